@@ -1,0 +1,157 @@
+"""Ingest: raw messages (from local files or an IMAP harvest) in, stored and parsed rows out, in batches.
+
+Promises: a message already stored (same bytes) is not parsed again; a file that is not mail goes to the
+quarantine table with its reason and the run goes on; every message read is counted once as new, duplicate or
+quarantined; each batch commits whole, so a killed run resumes without loss or double counting.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable, Iterable, Iterator
+
+from .faults import fault_point
+from .parse import Unparseable, content_sha256, parse_raw
+from .sources import RawMessage
+from .store import Store
+
+BATCH_SIZE = 500
+# Below this many new messages in a batch, starting worker processes costs more than it saves.
+PARALLEL_THRESHOLD = 64
+
+
+@dataclass
+class Counts:
+    read: int = 0
+    new: int = 0
+    duplicate: int = 0
+    quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: "Counts") -> None:
+        self.read += other.read
+        self.new += other.new
+        self.duplicate += other.duplicate
+        self.quarantined += other.quarantined
+        for reason, n in other.reasons.items():
+            self.reasons[reason] = self.reasons.get(reason, 0) + n
+
+
+def _parse_one(item: tuple[bytes, datetime | None]) -> tuple[dict | None, str | None]:
+    raw, envelope_date = item
+    try:
+        return parse_raw(raw, envelope_date), None
+    except Unparseable as exc:
+        return None, str(exc)
+    except RecursionError:
+        return None, "parser failed: structure nested too deeply"
+    except Exception as exc:  # noqa: BLE001 - hostile input must never stop a run; keep the bytes and the reason
+        return None, f"parser failed: {type(exc).__name__}: {exc}"[:500]
+
+
+def _batched(items: Iterable[RawMessage], size: int) -> Iterator[list[RawMessage]]:
+    batch: list[RawMessage] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class Parser:
+    """Parses on both cores when a batch is big enough. The pool starts from a fork server, not a fork of this
+    process: DuckDB runs threads here, and forking a threaded process is unsafe."""
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers if workers is not None else min(2, multiprocessing.cpu_count())
+        self._pool: ProcessPoolExecutor | None = None
+
+    def map(self, items: list[tuple[bytes, datetime | None]]) -> list[tuple[dict | None, str | None]]:
+        if self.workers < 2 or len(items) < PARALLEL_THRESHOLD:
+            return [_parse_one(i) for i in items]
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"))
+        return list(self._pool.map(_parse_one, items, chunksize=16))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+
+def ingest_batch(store: Store, run_id: int, batch: list[RawMessage], parser: Parser) -> Counts:
+    counts = Counts(read=len(batch))
+    locations, todo, seen = [], {}, set()
+    hashed = [(m, content_sha256(m.raw)) if m.raw is not None else (m, None) for m in batch]
+    known = store.known_hashes([h for _, h in hashed if h])
+    for message, digest in hashed:
+        if digest is None:                       # a known Maildir file, not read again
+            counts.duplicate += 1
+            continue
+        locations.append({"kind": message.kind, "source": message.source, "folder": message.folder,
+                          "location": message.location, "raw_sha256": digest})
+        if digest in known or digest in seen:
+            counts.duplicate += 1
+            continue
+        seen.add(digest)
+        todo[digest] = message
+    results = parser.map([(m.raw, m.envelope_date) for m in todo.values()])
+    records, quarantined = [], []
+    for (digest, message), (record, reason) in zip(todo.items(), results):
+        if record is None:
+            quarantined.append({"raw_sha256": digest, "reason": reason, "size": len(message.raw), "raw": message.raw})
+            counts.reasons[reason] = counts.reasons.get(reason, 0) + 1
+            continue
+        record = dict(record, raw_sha256=digest, raw=message.raw, headers=json.dumps(record["headers"]))
+        records.append(record)
+    counts.new, counts.quarantined = len(records), len(quarantined)
+    store.save_batch(run_id, records, locations, quarantined,
+                     {"read": counts.read, "new": counts.new, "duplicate": counts.duplicate,
+                      "quarantined": counts.quarantined})
+    return counts
+
+
+def ingest_messages(store: Store, run_id: int, messages: Iterable[RawMessage], *, batch_size: int = BATCH_SIZE,
+                    progress: Callable[[int], None] | None = None, parser: Parser | None = None) -> Counts:
+    """Store every message in `messages`, one committed batch at a time."""
+    total = Counts()
+    own_parser = parser is None
+    parser = parser or Parser()
+    try:
+        for batch in _batched(messages, batch_size):
+            counts = ingest_batch(store, run_id, batch, parser)
+            total.add(counts)
+            fault_point("ingest.after_batch")
+            if progress:
+                progress(counts.read)
+    finally:
+        if own_parser:
+            parser.close()
+    return total
+
+
+def ingest_paths(store: Store, run_id: int, paths: Iterable, *, skip_folders: Iterable[str] = (),
+                 progress: Callable[[int], None] | None = None,
+                 on_skip: Callable[[str], None] | None = None) -> Counts:
+    """Ingest local files: each path a .eml, a folder, an mbox or a Maildir. Maildir files already stored are
+    not read again (their content never changes), which keeps a re-run cheap."""
+    from .sources import iter_source
+
+    located: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    own_files = [store.path, store.path.with_name(store.path.name + ".wal")]
+
+    def known(kind: str, source: str, folder: str, location: str) -> bool:
+        if (kind, source) not in located:
+            located[kind, source] = store.known_locations(kind, source)
+        return (folder, location) in located[kind, source]
+
+    def stream() -> Iterator[RawMessage]:
+        for path in paths:
+            yield from iter_source(path, skip_folders=skip_folders, known=known, on_skip=on_skip, exclude=own_files)
+
+    return ingest_messages(store, run_id, stream(), progress=progress)

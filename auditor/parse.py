@@ -1,0 +1,237 @@
+"""Parse: raw bytes in, one normalised record out (or a quarantine reason). Pure functions, no I/O, so they run
+in worker processes and in tests alike.
+
+Every message is hostile input. A message we cannot make sense of is never dropped: `parse_raw` raises
+`Unparseable` with a reason, and the caller stores the bytes in the quarantine table.
+"""
+from __future__ import annotations
+
+import email
+import email.header
+import email.message
+import hashlib
+import re
+from datetime import datetime, timezone
+from email.utils import getaddresses, parsedate_to_datetime
+from typing import Any
+
+import mailparser
+
+# Headers kept in the `headers` map: what the tagger and the reply matcher read (bulk, list, auto-reply and
+# mail-merge markers). The raw bytes stay in the database for anything else a later stage needs.
+KEPT_HEADER_PREFIXES = ("list-", "x-auto", "x-ms-exchange", "x-mailer", "x-campaign", "x-mc-", "x-mailgun",
+                        "x-sg-", "x-ses", "x-failed-recipients", "x-original-to")
+KEPT_HEADERS = {"precedence", "auto-submitted", "x-autoreply", "x-autorespond", "x-auto-response-suppress",
+                "user-agent", "content-type", "return-path", "reply-to", "sender", "feedback-id", "x-spam-flag",
+                "x-precedence", "delivered-to", "x-forwarded-to"}
+MAX_HEADER_VALUE = 2000
+# Magic numbers of files people drop into mail folders by mistake.
+_BINARY_MAGIC = {b"%PDF": "a PDF document", b"PK\x03\x04": "a zip archive", b"\x89PNG": "a PNG image",
+                 b"GIF8": "a GIF image", b"\xff\xd8\xff": "a JPEG image", b"\x1f\x8b": "a gzip archive",
+                 b"\x7fELF": "a program"}
+_MSGID = re.compile(r"<[^<>\s]+>")
+_MAIL_HEADERS = ("from", "to", "cc", "date", "message-id", "subject", "received", "return-path", "sender")
+
+
+class Unparseable(Exception):
+    """The bytes are not a mail message we can store; the message is the quarantine reason."""
+
+
+def normalise_line_ends(raw: bytes) -> bytes:
+    """CRLF everywhere, so a Maildir copy (LF) and an IMAP copy (CRLF) of one file hash alike."""
+    return re.sub(rb"\r?\n|\r", b"\r\n", raw)
+
+
+def content_sha256(raw: bytes) -> str:
+    return hashlib.sha256(normalise_line_ends(raw)).hexdigest()
+
+
+def _check_bytes(raw: bytes) -> None:
+    if not raw.strip():
+        raise Unparseable("empty file")
+    head = raw[:1024]
+    for magic, what in _BINARY_MAGIC.items():
+        if head.startswith(magic):
+            raise Unparseable(f"not an email: the file is {what}")
+    header_block = raw.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0][:65536]
+    if b"\x00" in header_block:
+        raise Unparseable("not an email: binary data (NUL bytes) in the header block")
+
+
+def _addresses(values: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for name, addr in getaddresses([v for v in values if v]):
+        addr = addr.strip().strip("<>").lower()
+        if "@" in addr and " " not in addr:
+            out.append((name.strip(), addr))
+    return out
+
+
+def _header_values(msg: email.message.Message, name: str) -> list[str]:
+    return [str(v) for v in (msg.get_all(name) or [])]
+
+
+def _decode(value: str) -> str:
+    """Decode RFC 2047 words; charsets Python does not know become replacement characters, not an exception."""
+    try:
+        return str(email.header.make_header(email.header.decode_header(value)))
+    except Exception:  # noqa: BLE001 - any broken encoded word: keep the undecoded text
+        return value
+
+
+def _msgids(value: str | None) -> list[str]:
+    return _MSGID.findall(value or "")
+
+
+def _received_date(msg: email.message.Message) -> datetime | None:
+    for value in _header_values(msg, "received"):
+        stamp = value.rsplit(";", 1)[-1].strip() if ";" in value else ""
+        parsed = _to_utc(stamp)
+        if parsed:
+            return parsed
+    return None
+
+
+def _to_utc(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed is None:
+        return None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+
+
+def _html_to_text(html: str) -> str:
+    from inscriptis import get_text
+
+    try:
+        return get_text(html)
+    except Exception:  # noqa: BLE001 - malformed HTML: fall back to stripping tags
+        return re.sub(r"<[^>]+>", " ", html)
+
+
+def _dsn(msg: email.message.Message) -> tuple[list[str], str | None, str | None]:
+    """Failed recipients, worst status and the original Message-ID of an RFC 3464 delivery report."""
+    recipients, statuses, original = [], [], None
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if ctype == "message/delivery-status":
+            payload = part.get_payload()
+            blocks = payload if isinstance(payload, list) else []
+            for block in blocks:
+                final = block.get("Final-Recipient") or block.get("Original-Recipient")
+                action = (block.get("Action") or "").strip().lower()
+                if final and action in ("failed", "delayed", ""):
+                    recipients.append(final.split(";", 1)[-1].strip().strip("<>").lower())
+                    if block.get("Status"):
+                        statuses.append(block.get("Status").strip())
+        elif ctype in ("text/rfc822-headers", "message/rfc822") and original is None:
+            payload = part.get_payload()
+            if isinstance(payload, list) and payload:
+                original = (payload[0].get("Message-ID") or "").strip() or None
+            elif isinstance(payload, str):
+                found = re.search(r"(?im)^message-id:\s*(<[^>]+>)", payload)
+                original = found.group(1) if found else None
+    for value in _header_values(msg, "x-failed-recipients"):
+        recipients += [a for _, a in _addresses([value])]
+    worst = sorted(statuses, key=lambda s: (not s.startswith("5"), s))[0] if statuses else None
+    return sorted(set(recipients)), worst, original
+
+
+def synthetic_message_id(msg: email.message.Message) -> str:
+    """A stable stand-in for a missing Message-ID, from the headers that identify a message, so two copies of
+    the same Message-ID-less mail get the same one."""
+    canonical = "\n".join(" ".join(_header_values(msg, h)).strip().lower() for h in ("from", "to", "cc", "date", "subject"))
+    return f"<{hashlib.sha256(canonical.encode()).hexdigest()[:32]}@auditor.invalid>"
+
+
+def mail_key(message_id: str, from_addr: str | None, sent_at: datetime | None) -> str:
+    """One mail found in several folders or mailboxes (Sent and All Mail, two team members' copies) gets one
+    key; two different mails that reuse a Message-ID do not, because From and Date take part."""
+    stamp = sent_at.isoformat() if sent_at else ""
+    return hashlib.sha256(f"{message_id}\n{from_addr or ''}\n{stamp}".encode()).hexdigest()[:32]
+
+
+def parse_raw(raw: bytes, envelope_date: datetime | None = None) -> dict[str, Any]:
+    """Bytes to one normalised record. Raises `Unparseable` with the quarantine reason."""
+    _check_bytes(raw)
+    try:
+        parsed = mailparser.parse_from_bytes(raw)
+    except Exception as exc:  # noqa: BLE001 - a parser crash on hostile input is a quarantine reason
+        raise Unparseable(f"parser failed: {type(exc).__name__}: {exc}"[:500]) from None
+    msg = parsed.message
+    names = {k.lower() for k in msg.keys()}
+    if not names & set(_MAIL_HEADERS):
+        raise Unparseable("not an email: no mail header fields (From, To, Date, Message-ID, Subject, Received)")
+
+    flags: list[str] = []
+    sent_at, date_source = _to_utc(msg.get("Date")), "header"
+    if sent_at is None:
+        flags.append("date_missing" if msg.get("Date") is None else "date_unparseable")
+        sent_at, date_source = _received_date(msg), "received"
+        if sent_at is None and envelope_date is not None:
+            sent_at, date_source = envelope_date, "envelope"
+        if sent_at is None:
+            date_source = None
+            flags.append("no_usable_date")
+
+    ids = _msgids(msg.get("Message-ID"))
+    message_id = ids[0] if ids else synthetic_message_id(msg)
+    if not ids:
+        flags.append("message_id_synthesised")
+    senders = _addresses(_header_values(msg, "from"))
+    from_name, from_addr = senders[0] if senders else ("", None)
+    if not senders:
+        flags.append("no_from")
+
+    recipients = []
+    for field in ("to", "cc", "bcc"):
+        for name, addr in _addresses(_header_values(msg, field)):
+            recipients.append({"addr": addr, "name": _decode(name), "field": field})
+    undisclosed = any("undisclosed" in v.lower() for v in _header_values(msg, "to"))
+
+    plain = "\n".join(parsed.text_plain).strip()
+    if plain:
+        body, body_kind = plain, "plain"
+    elif parsed.text_html:
+        body, body_kind = _html_to_text("\n".join(parsed.text_html)).strip(), "html"
+    else:
+        body, body_kind = "", "none"
+
+    headers = {}
+    for name, value in msg.items():
+        key = name.lower()
+        if key not in headers and (key in KEPT_HEADERS or key.startswith(KEPT_HEADER_PREFIXES)):
+            headers[key] = _decode(str(value))[:MAX_HEADER_VALUE]
+
+    content_type = msg.get_content_type()
+    dsn_recipients, dsn_status, dsn_original = _dsn(msg) if content_type == "multipart/report" or "x-failed-recipients" in headers else ([], None, None)
+    if parsed.defects_categories:
+        flags.append("defects:" + ",".join(sorted(parsed.defects_categories)))
+
+    irt = _msgids(msg.get("In-Reply-To"))
+    return {
+        "message_id": message_id,
+        "mail_key": mail_key(message_id, from_addr, sent_at),
+        "in_reply_to": irt[0] if irt else None,
+        "references": _msgids(" ".join(_header_values(msg, "references"))),
+        "from_addr": from_addr,
+        "from_name": _decode(from_name) or None,
+        "recipients": recipients,
+        "undisclosed": undisclosed,
+        "sent_at": sent_at,
+        "date_source": date_source,
+        "subject": (parsed.subject or "").strip(),
+        "body_text": body,
+        "body_kind": body_kind,
+        "headers": headers,
+        "content_type": content_type,
+        "dsn_recipients": dsn_recipients,
+        "dsn_status": dsn_status,
+        "dsn_original_id": dsn_original,
+        "size": len(raw),
+        "flags": flags,
+    }

@@ -1,0 +1,25 @@
+"""The named SQL files in queries/: one query per file, its first line a comment saying what it returns.
+Every number in the report comes from one of them, so any figure can be re-run by hand in the duckdb CLI."""
+from __future__ import annotations
+
+from functools import cache
+
+from .resources import data_dir
+
+
+@cache
+def get(name: str) -> str:
+    path = data_dir("queries") / f"{name}.sql"
+    if not path.is_file():
+        raise KeyError(f"no query named {name!r} in {path.parent}")
+    return path.read_text()
+
+
+def describe(name: str) -> str:
+    """The first comment line of a query: what it returns."""
+    first = get(name).lstrip().splitlines()[0]
+    return first.lstrip("-").strip()
+
+
+def names() -> list[str]:
+    return sorted(p.stem for p in data_dir("queries").glob("*.sql"))

@@ -1,0 +1,158 @@
+"""Local mail sources: a single .eml, a folder of .eml files, an mbox file, or a Maildir with its Maildir++
+subfolders. Each is detected from what is on disk, never from a flag.
+
+Every source yields the same `RawMessage` shape the IMAP harvester yields, so the stages after it cannot tell
+where mail came from. Nothing here parses mail or touches the database; files are opened read-only.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from .errors import UsageError
+
+MAILDIR_ROOT_FOLDER = "INBOX"
+# A From_ line that opens an mbox message: "From sender date...". Requiring the year at its end keeps a body line
+# that merely starts with "From " (unescaped, as mboxo writers leave it) from splitting a message in two.
+_FROM_LINE = re.compile(rb"^From \S*\s.*\b\d{4}\s*$")
+_ESCAPED_FROM = re.compile(rb"^>(>*From )")
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    kind: str                     # "eml" | "mbox" | "maildir" | "imap"
+    source: str                   # the path (or account) the user named
+    folder: str                   # "INBOX", "Sent", the mbox file's name, ...
+    location: str                 # stable place inside the source: file name, byte offset, UID
+    raw: bytes | None             # None when the location is already known and was not read again
+    envelope_date: datetime | None = None   # the mbox From_ line's date, a fallback for a missing Date
+
+
+def is_maildir(path: Path) -> bool:
+    return (path / "cur").is_dir() and (path / "new").is_dir()
+
+
+def looks_like_mbox(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096).lstrip(b"\r\n")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path} ({exc.strerror}): check its permissions.") from None
+    first_line = head.split(b"\n", 1)[0].rstrip(b"\r")
+    return bool(_FROM_LINE.match(first_line))
+
+
+def _maildir_folders(root: Path) -> Iterator[tuple[str, Path]]:
+    """The root is INBOX; Maildir++ subfolders are dot-directories whose dots separate levels (.Sent.2025)."""
+    yield MAILDIR_ROOT_FOLDER, root
+    for child in sorted(root.iterdir()):
+        if child.name.startswith(".") and child.name not in (".", "..") and is_maildir(child):
+            yield child.name[1:].replace(".", "/"), child
+
+
+def _maildir_messages(root: Path, skip_folders: set[str], known: Callable[[str, str, str, str], bool],
+                      on_skip: Callable[[str], None]) -> Iterator[RawMessage]:
+    for folder, path in _maildir_folders(root):
+        if folder.split("/")[-1].lower() in skip_folders:
+            on_skip(f"{root}: folder {folder}")
+            continue
+        for sub in ("cur", "new"):
+            for entry in sorted(os.scandir(path / sub), key=lambda e: e.name):
+                if not entry.is_file() or entry.name.startswith("."):
+                    continue
+                # Maildir file names change when flags change (the ":2,FLAGS" suffix); the part before it does not.
+                location = entry.name.split(":", 1)[0]
+                if known("maildir", str(root), folder, location):
+                    yield RawMessage("maildir", str(root), folder, location, None)
+                    continue
+                yield RawMessage("maildir", str(root), folder, location, _read(Path(entry.path)))
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path} ({exc.strerror}): check its permissions.") from None
+
+
+def parse_envelope_date(from_line: bytes) -> datetime | None:
+    """The date on an mbox From_ line ("From addr Tue Mar  3 10:00:00 2026", sometimes with a zone before the
+    year). Returns None when it cannot be read; it is only a fallback."""
+    tokens = from_line.decode("ascii", "replace").split()[2:]
+    tokens = [t for t in tokens if not re.fullmatch(r"[+-]\d{4}|[A-Z]{3,4}", t)]
+    for fmt in ("%a %b %d %H:%M:%S %Y", "%a %b %d %H:%M %Y"):
+        try:
+            return datetime.strptime(" ".join(tokens), fmt).replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+    return None
+
+
+def _mbox_messages(path: Path, folder: str) -> Iterator[RawMessage]:
+    """Stream an mbox without loading it. The stdlib's `mailbox.mbox` opens the file for writing and indexes it
+    whole first; we only ever read, one message at a time."""
+    def emit(offset: int, from_line: bytes, lines: list[bytes]) -> RawMessage:
+        # The blank line before the next From_ belongs to the separator, not to the message.
+        if lines and lines[-1] in (b"\n", b"\r\n"):
+            lines.pop()
+        body = b"".join(_ESCAPED_FROM.sub(rb"\1", line) if line.startswith(b">") else line for line in lines)
+        return RawMessage("mbox", str(path), folder, str(offset), body, parse_envelope_date(from_line))
+
+    offset, start, from_line, lines, prev_blank = 0, 0, b"", [], True
+    with path.open("rb") as fh:
+        for line in fh:
+            if prev_blank and line.startswith(b"From ") and _FROM_LINE.match(line.rstrip(b"\r\n")):
+                if from_line:
+                    yield emit(start, from_line, lines)
+                start, from_line, lines = offset, line, []
+            else:
+                lines.append(line)
+            prev_blank = line in (b"\n", b"\r\n")
+            offset += len(line)
+    if from_line:
+        yield emit(start, from_line, lines)
+
+
+def _file_messages(file: Path) -> Iterator[RawMessage]:
+    """A file is an mbox when it opens with a From_ line, else one message. Its folder is the directory it sits
+    in, so a tree of exported .eml files keeps its Sent/Inbox split; the same file named alone or found by
+    walking its folder gets the same location."""
+    if looks_like_mbox(file):
+        yield from _mbox_messages(file, file.stem)
+    else:
+        yield RawMessage("eml", str(file.parent), file.parent.name, file.name, _read(file))
+
+
+def iter_source(path: Path, *, skip_folders: Iterable[str] = (), known: Callable[[str, str, str, str], bool] | None = None,
+                on_skip: Callable[[str], None] | None = None, exclude: Iterable[Path] = ()) -> Iterator[RawMessage]:
+    """Yield every message under `path`. `known(kind, source, folder, location)` lets a re-run skip re-reading Maildir files
+    it has stored before (their content never changes); `on_skip` hears of folders left out (Trash, Junk...);
+    `exclude` names files never to read (the database itself, when it sits inside the folder being ingested)."""
+    path = Path(path).expanduser()
+    skip = {s.lower() for s in skip_folders}
+    known = known or (lambda kind, source, folder, location: False)
+    on_skip = on_skip or (lambda what: None)
+    if not path.exists():
+        raise UsageError(f"{path} does not exist: give a .eml file, a folder, an mbox file or a Maildir.")
+    path = path.resolve()
+    excluded = {Path(p).resolve() for p in exclude}
+    if path.is_file():
+        yield from _file_messages(path)
+        return
+    if is_maildir(path):
+        yield from _maildir_messages(path, skip, known, on_skip)
+        return
+    for dirpath, dirnames, filenames in os.walk(path):
+        here = Path(dirpath)
+        maildirs = [d for d in dirnames if is_maildir(here / d)]
+        for name in sorted(maildirs):
+            yield from _maildir_messages(here / name, skip, known, on_skip)
+        dirnames[:] = sorted(d for d in dirnames if d not in maildirs and not d.startswith(".")
+                             and d.lower() not in skip)
+        for name in sorted(filenames):
+            if not name.startswith(".") and (here / name) not in excluded:
+                yield from _file_messages(here / name)

@@ -1,0 +1,217 @@
+"""Store: the DuckDB file. Opening it (with a clear word when another process holds it), migrating it, and
+writing batches through Arrow inside one transaction each, so a crash leaves whole batches only.
+
+Nothing here knows about IMAP or mail formats: it takes records and frames and writes them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import duckdb
+import polars as pl
+
+from . import queries
+from .errors import AuditorError, DatabaseBusy, UsageError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+_LOCK_PID = re.compile(r"\(PID (\d+)\)")
+
+MESSAGE_SCHEMA = {
+    "raw_sha256": pl.String, "mail_key": pl.String, "message_id": pl.String, "in_reply_to": pl.String,
+    "reference_ids": pl.List(pl.String), "from_addr": pl.String, "from_name": pl.String,
+    "recipients": pl.List(pl.Struct({"addr": pl.String, "name": pl.String, "field": pl.String})),
+    "undisclosed": pl.Boolean, "sent_at": pl.Datetime("us", "UTC"), "date_source": pl.String,
+    "subject": pl.String, "body_text": pl.String, "body_kind": pl.String, "headers": pl.String,
+    "content_type": pl.String, "dsn_recipients": pl.List(pl.String), "dsn_status": pl.String,
+    "dsn_original_id": pl.String, "size": pl.Int64, "flags": pl.List(pl.String), "raw": pl.Binary,
+}
+LOCATION_SCHEMA = {"kind": pl.String, "source": pl.String, "folder": pl.String, "location": pl.String,
+                   "raw_sha256": pl.String}
+QUARANTINE_SCHEMA = {"raw_sha256": pl.String, "reason": pl.String, "size": pl.Int64, "raw": pl.Binary}
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Store:
+    """One open DuckDB database. Use as a context manager; `Store.open` is the only way in."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path):
+        self.con = con
+        self.path = path
+
+    # -- opening -------------------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path, *, read_only: bool = False) -> "Store":
+        path = Path(path)
+        # The database, its WAL and DuckDB's temporary files hold private correspondence: owner-only. DuckDB
+        # creates the WAL lazily, so the mask stays for the rest of the process.
+        os.umask(0o077)
+        if read_only and not path.exists():
+            raise UsageError(f"no database at {path}: run `auditor ingest` first or pass --db.")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" in text.lower():
+                pid = _LOCK_PID.search(text)
+                raise DatabaseBusy(f"the database is in use by another process (PID {pid.group(1) if pid else '?'}): "
+                                   f"wait for it to finish or pass another --db.") from None
+            raise UsageError(f"cannot open the database {path}: {text.splitlines()[0]}.") from None
+        except (duckdb.Error, OSError) as exc:
+            raise UsageError(f"{path} is not a database the auditor can open ({str(exc).splitlines()[0]}): "
+                             f"pass another --db.") from None
+        store = cls(con, path)
+        if not read_only:
+            store.migrate()
+        return store
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- schema ----------------------------------------------------------------------------------------------
+    def migrate(self) -> list[int]:
+        """Apply every migration newer than the database, each in its own transaction."""
+        self.con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                         "name VARCHAR, applied_at TIMESTAMPTZ)")
+        done = {row[0] for row in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
+        applied = []
+        for file in sorted(MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.sql")):
+            version = int(file.name[:4])
+            if version in done:
+                continue
+            with self.transaction():
+                self.con.execute(file.read_text())
+                self.con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, file.stem, now()])
+            applied.append(version)
+        return applied
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.con.begin()
+        try:
+            yield
+        except BaseException:
+            self.con.rollback()
+            raise
+        else:
+            self.con.commit()
+
+    # -- runs ------------------------------------------------------------------------------------------------
+    def begin_run(self, command: str, sources: Iterable[str] = ()) -> int:
+        return self.con.execute(
+            "INSERT INTO runs (command, started_at, status, sources) VALUES (?, ?, 'running', ?) RETURNING run_id",
+            [command, now(), list(sources)]).fetchone()[0]
+
+    def add_counts(self, run_id: int, *, read: int = 0, new: int = 0, duplicate: int = 0, quarantined: int = 0) -> None:
+        self.con.execute('UPDATE runs SET "read" = "read" + ?, new = new + ?, duplicate = duplicate + ?, '
+                         "quarantined = quarantined + ? WHERE run_id = ?",
+                         [read, new, duplicate, quarantined, run_id])
+
+    def finish_run(self, run_id: int, status: str, detail: dict[str, Any] | None = None) -> None:
+        self.con.execute("UPDATE runs SET status = ?, finished_at = ?, detail = ? WHERE run_id = ?",
+                         [status, now(), json.dumps(detail or {}, default=str), run_id])
+
+    # -- ingest ----------------------------------------------------------------------------------------------
+    def known_hashes(self, hashes: list[str]) -> set[str]:
+        if not hashes:
+            return set()
+        frame = pl.DataFrame({"h": hashes})
+        self.con.register("_hashes", frame)
+        try:
+            rows = self.con.execute(
+                "SELECT h FROM _hashes WHERE h IN (SELECT raw_sha256 FROM messages) "
+                "OR h IN (SELECT raw_sha256 FROM quarantine)").fetchall()
+        finally:
+            self.con.unregister("_hashes")
+        return {r[0] for r in rows}
+
+    def known_locations(self, kind: str, source: str) -> set[tuple[str, str]]:
+        rows = self.con.execute("SELECT folder, location FROM locations WHERE kind = ? AND source = ?",
+                                [kind, source]).fetchall()
+        return {(f, l) for f, l in rows}
+
+    def save_batch(self, run_id: int, messages: list[dict], locations: list[dict], quarantined: list[dict],
+                   counts: dict[str, int]) -> None:
+        """Write one batch and its run counters in a single transaction: all of it lands or none of it."""
+        stamp = now()
+        frames = {
+            "_msgs": pl.DataFrame(messages, schema=MESSAGE_SCHEMA),
+            "_locs": pl.DataFrame(locations, schema=LOCATION_SCHEMA),
+            "_quar": pl.DataFrame(quarantined, schema=QUARANTINE_SCHEMA),
+        }
+        for name, frame in frames.items():
+            self.con.register(name, frame)
+        try:
+            with self.transaction():
+                cols = ", ".join(MESSAGE_SCHEMA)
+                self.con.execute(f"INSERT INTO messages ({cols}, run_id, stored_at) "
+                                 f"SELECT {cols}, $run, $at FROM _msgs ON CONFLICT DO NOTHING",
+                                 {"run": run_id, "at": stamp})
+                self.con.execute("INSERT INTO quarantine (raw_sha256, reason, size, raw, run_id, quarantined_at) "
+                                 "SELECT raw_sha256, reason, size, raw, $run, $at FROM _quar ON CONFLICT DO NOTHING",
+                                 {"run": run_id, "at": stamp})
+                self.con.execute("INSERT INTO locations SELECT kind, source, folder, location, raw_sha256, $run, $at "
+                                 "FROM _locs ON CONFLICT DO UPDATE SET raw_sha256 = excluded.raw_sha256, "
+                                 "seen_at = excluded.seen_at", {"run": run_id, "at": stamp})
+                self.add_counts(run_id, **counts)
+        finally:
+            for name in frames:
+                self.con.unregister(name)
+
+    # -- derived stages ----------------------------------------------------------------------------------------
+    def replace(self, table: str, frame: pl.DataFrame, *, in_transaction: bool = False) -> None:
+        """Swap a derived table's contents for `frame` (columns by name), in a transaction of its own unless
+        the caller holds one (so several tables change together)."""
+        self.con.register("_frame", frame)
+        try:
+            if not in_transaction:
+                self.con.begin()
+            self.con.execute(f"DELETE FROM {table}")
+            cols = ", ".join(f'"{c}"' for c in frame.columns)
+            self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _frame")
+            if not in_transaction:
+                self.con.commit()
+        except BaseException:
+            if not in_transaction:
+                self.con.rollback()
+            raise
+        finally:
+            self.con.unregister("_frame")
+
+    def stage_fingerprint(self, stage: str) -> str | None:
+        row = self.con.execute("SELECT fingerprint FROM stage_state WHERE stage = ?", [stage]).fetchone()
+        return row[0] if row else None
+
+    def set_stage_fingerprint(self, stage: str, fingerprint: str, run_id: int) -> None:
+        self.con.execute("INSERT OR REPLACE INTO stage_state VALUES (?, ?, ?, ?)", [stage, fingerprint, run_id, now()])
+
+    # -- reading ---------------------------------------------------------------------------------------------
+    def query(self, name: str, **params: Any) -> pl.DataFrame:
+        """Run the named query from queries/ with bound parameters."""
+        sql = queries.get(name)
+        try:
+            return self.frame(sql, params or None)
+        except duckdb.Error as exc:
+            raise AuditorError(f"query {name} failed: {str(exc).splitlines()[0]}") from exc
+
+    def frame(self, sql: str, params: Any = None) -> pl.DataFrame:
+        return self.con.sql(sql, params=params).pl()
+
+    def scalar(self, sql: str, params: list | None = None) -> Any:
+        row = self.con.execute(sql, params or []).fetchone()
+        return row[0] if row else None

@@ -1,0 +1,126 @@
+"""Tag: label every outbound ask on the three axes the essays name (mass|personal, self|other, warm|lapsed|cold),
+with the scores and reasons that decided them, and keep its sentences coloured for highlighting.
+
+Direction is decided here, from the identity, so a wrong identity is fixed by re-tagging, not re-ingesting.
+A run whose inputs (messages, identity, rules) did not change does nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from ..config import Identity, Settings, digest
+from ..errors import IdentityUnknown
+from ..store import Store, now
+from .audience import tag_audience, template_sizes
+from .mails import build_mails, is_me
+from .text import colour_sentences, message_text_features, sentence_rows
+from .warmth import tag_warmth
+
+TAG_RULE_SECTIONS = ("clean", "ask", "audience", "focus", "warmth", "match")
+MAIL_COLUMNS = ["mail_key", "message_id", "raw_sha256", "direction", "from_addr", "sent_at", "subject",
+                "in_reply_to", "reference_ids", "folders", "automated", "message_id_reused"]
+INFER_MIN_SHARE = 0.05
+
+
+@dataclass
+class TagResult:
+    skipped: bool
+    identity: Identity
+    inferred_identity: bool = False
+    asks: int = 0
+    rows: int = 0
+    ruleset_digest: str = ""
+
+
+def ruleset_digest(rules: dict) -> str:
+    return digest({k: rules.get(k) for k in TAG_RULE_SECTIONS})
+
+
+def infer_identity(store: Store) -> Identity:
+    """Who sent the mail in the Sent folders, when the user did not say who they are."""
+    senders = store.query("infer_identity")
+    addresses = senders.filter(pl.col("share") >= INFER_MIN_SHARE)["from_addr"].to_list()
+    if not addresses:
+        raise IdentityUnknown("cannot tell which mail is yours (no Sent folder among the sources): pass --me "
+                              "ADDRESS (or --me @yourdomain.org) or set [identity] addresses in the config.")
+    return Identity.parse(addresses)
+
+
+def resolve_identity(store: Store, settings: Settings) -> tuple[Identity, bool]:
+    if settings.identity:
+        return settings.identity, False
+    return infer_identity(store), True
+
+
+def tag_frames(messages: pl.LazyFrame, identity: Identity, rules: dict, ruleset: str) -> dict[str, pl.DataFrame]:
+    """The whole tag stage as frames in, frames out: mails, tags and tag_sentences."""
+    mails = build_mails(messages, identity, rules).collect()
+    ext = pl.col("recipients").list.eval(pl.element().filter(~is_me(pl.element().struct.field("addr"), identity)))
+    asks = mails.filter(pl.col("direction") == "out").with_columns(
+        recipients_ext=ext.list.unique(maintain_order=True)
+    )
+    sentences = sentence_rows(asks, rules)
+    coloured = colour_sentences(sentences.lazy(), rules).collect()
+    features = message_text_features(coloured.lazy(), rules)
+    clean = sentences.group_by("message_id").agg(
+        clean=pl.col("text").sort_by("idx").str.join("\n"),
+        first_sentence=pl.col("text").sort_by("idx").first(),
+    )
+    asks = (asks.lazy().join(clean.lazy(), on="message_id", how="left")
+            .with_columns(pl.col("clean").fill_null(""), pl.col("first_sentence").fill_null("")))
+    asks = tag_audience(template_sizes(asks), rules).join(features, on="message_id", how="left").with_columns(
+        ask_kind=pl.col("ask_kind").fill_null("none"),
+        focus=pl.col("focus").fill_null("neutral"),
+        focus_reasons=pl.col("focus_reasons").fill_null(pl.lit(["no text of its own"])),
+    ).collect()
+
+    pairs = asks.select("message_id", "sent_at", recipient=pl.col("recipients_ext")).explode("recipient").with_columns(
+        recipient=pl.col("recipient").struct.field("addr")
+    ).drop_nulls("recipient").filter(pl.col("sent_at").is_not_null())
+    people = mails.lazy()
+    inbound = people.filter((pl.col("direction") == "in") & pl.col("automated").is_null()).select(
+        person="from_addr", at="sent_at")
+    sent = mails.lazy().filter(pl.col("direction") == "out").join(
+        asks.lazy().select("message_id", "ask_kind"), on="message_id", how="left")
+    outbound = sent.select(person=ext, at="sent_at", ask_kind="ask_kind").explode("person").with_columns(
+        person=pl.col("person").struct.field("addr"))
+    gifts = outbound.filter(pl.col("ask_kind") == "none")
+    start = mails["sent_at"].min()
+    warmth = tag_warmth(pairs.lazy(), inbound.drop_nulls(), outbound.drop_nulls("at"), gifts.drop_nulls("at"),
+                        start, rules).collect()
+
+    stamp = now()
+    tags = warmth.join(asks, on="message_id", how="inner", suffix="_ask").select(
+        "message_id", "recipient", "mail_key", sender="from_addr", sent_at="sent_at", subject="subject",
+        is_ask=pl.lit(True), ask_kind="ask_kind", ask_sentence="ask_sentence", ask_size="ask_size",
+        audience="audience", audience_score="audience_score", audience_reasons="audience_reasons",
+        focus="focus", other_share="other_share", focus_reasons="focus_reasons",
+        warmth="warmth", warmth_reasons="warmth_reasons", days_since_contact="days_since_contact",
+        gave_first="gave_first", history_incomplete="history_incomplete",
+        ruleset_digest=pl.lit(ruleset), tagged_at=pl.lit(stamp),
+    )
+    ask_idx = asks.select("message_id", "ask_idx")
+    tag_sentences = coloured.join(ask_idx, on="message_id").select(
+        "message_id", "idx", "text", "colour", is_ask=(pl.col("idx") == pl.col("ask_idx")).fill_null(False))
+    return {"mails": mails.select(MAIL_COLUMNS), "tags": tags, "tag_sentences": tag_sentences}
+
+
+def run_tag(store: Store, settings: Settings, run_id: int, *, force: bool = False) -> TagResult:
+    identity, inferred = resolve_identity(store, settings)
+    ruleset = ruleset_digest(settings.rules)
+    n, last_run = store.query("messages_fingerprint").row(0)
+    fingerprint = digest([n, last_run, identity.describe(), ruleset])
+    if not force and store.stage_fingerprint("tag") == fingerprint:
+        return TagResult(True, identity, inferred, ruleset_digest=ruleset)
+    messages = store.query("load_messages").lazy()
+    frames = tag_frames(messages, identity, settings.rules, ruleset)
+    frames["tags"] = frames["tags"].with_columns(run_id=pl.lit(run_id, pl.Int64))
+    with store.transaction():
+        for table, frame in frames.items():
+            store.replace(table, frame, in_transaction=True)
+        store.set_stage_fingerprint("tag", fingerprint, run_id)
+    tags = frames["tags"]
+    return TagResult(False, identity, inferred, asks=tags["message_id"].n_unique(), rows=tags.height,
+                     ruleset_digest=ruleset)

@@ -1,0 +1,95 @@
+"""Mass or personal: is this one person asked as themselves, or one of many asked at once?
+
+Evidence, each a weighted reason: how many people the message went to (visible, or undisclosed), bulk and
+mail-merge headers, the same text sent to several people (a template, once names, addresses and numbers are
+masked), a generic greeting, the words of a mass appeal, and, against all that, a greeting by the recipient's
+own name. A mail-merge that greets each person by first name is still mass: its headers and template say so.
+"""
+from __future__ import annotations
+
+import polars as pl
+
+from .mails import any_match
+from .text import GREETING
+
+
+def masked_template(clean: pl.Expr) -> pl.Expr:
+    """The text with what a mail-merge varies (the greeting line, capitalised words, addresses, links,
+    numbers) masked, hashed: equal hashes from different people mean one template."""
+    return (
+        clean.str.replace(GREETING, "<greeting>")
+        .str.replace_all(r"\S+@\S+", "<email>")
+        .str.replace_all(r"https?://\S+", "<url>")
+        .str.replace_all(r"\b[A-Z][\w'’-]*", "<name>")
+        .str.replace_all(r"\d[\d,.]*", "<n>")
+        .str.replace_all(r"\s+", " ")
+        .str.to_lowercase()
+        .hash()
+    )
+
+
+def tag_audience(asks: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
+    """asks: message_id, recipients_ext (list of {addr, name}), undisclosed, h_* headers, clean, first_sentence.
+    Adds audience, audience_score, audience_reasons."""
+    cfg = rules["audience"]
+    n_ext = pl.col("recipients_ext").list.len()
+    template_size = pl.col("template_recipients")
+    greeting_name = pl.col("first_sentence").str.extract(GREETING, 1).str.to_lowercase()
+    first_names = pl.col("recipients_ext").list.eval(
+        pl.element().struct.field("name").str.extract(r"^\s*([\w'’-]+)", 1).str.to_lowercase()
+    )
+    named = greeting_name.is_not_null() & first_names.list.contains(greeting_name)
+    generic = any_match("first_sentence", cfg["generic_greetings"]) & ~named
+    campaign_hits = pl.col("clean").str.extract_all("(?i)" + "(?:" + "|".join(f"(?:{p})" for p in cfg["campaign_text"]) + ")")
+    mailer = any_match("h_mailer", cfg["merge_mailers"])
+    bulk = (pl.col("h_list_unsubscribe").is_not_null() | pl.col("h_list_id").is_not_null()
+            | pl.col("h_precedence").is_in(["bulk", "list", "junk"]) | mailer | pl.col("h_merge_header"))
+    bulk_reason = pl.format("bulk-mail headers ({})", pl.concat_str(
+        pl.when(pl.col("h_list_unsubscribe").is_not_null()).then(pl.lit("List-Unsubscribe")),
+        pl.when(pl.col("h_precedence").is_in(["bulk", "list", "junk"])).then(pl.format("Precedence: {}", "h_precedence")),
+        pl.when(mailer).then(pl.format("mailer: {}", "h_mailer")),
+        pl.when(pl.col("h_merge_header")).then(pl.lit("campaign headers")),
+        separator=", ", ignore_nulls=True))
+
+    parts = [
+        (n_ext >= cfg["many_recipients"], cfg["many_recipients_weight"], pl.format("sent to {} people at once", n_ext)),
+        ((n_ext >= cfg["few_recipients"]) & (n_ext < cfg["many_recipients"]), cfg["few_recipients_weight"],
+         pl.format("sent to {} people together", n_ext)),
+        (pl.col("undisclosed"), cfg["undisclosed_weight"], pl.lit("undisclosed recipients (a Bcc blast)")),
+        (bulk, cfg["bulk_header_weight"], bulk_reason),
+        (template_size >= cfg["template_min_recipients"], cfg["template_weight"],
+         pl.format("the same text went to {} people", template_size)),
+        (generic, cfg["generic_greeting_weight"], pl.format("generic greeting: \"{}\"", pl.col("first_sentence").str.slice(0, 40))),
+        (named, cfg["named_greeting_weight"], pl.format("greets {} by name", pl.col("first_sentence").str.extract(GREETING, 1))),
+    ]
+    campaign_score = pl.min_horizontal(campaign_hits.list.len() * cfg["campaign_text_weight"], pl.lit(cfg["campaign_text_cap"]))
+    score = pl.sum_horizontal([pl.when(cond).then(weight).otherwise(0.0) for cond, weight, _ in parts]) + campaign_score
+    reasons = pl.concat_list(
+        [pl.when(cond).then(reason) for cond, _, reason in parts]
+        + [pl.when(campaign_hits.list.len() > 0).then(
+            pl.format("mass-appeal wording: \"{}\"", campaign_hits.list.unique(maintain_order=True).list.join("\", \"")))]
+    ).list.drop_nulls()
+    return asks.with_columns(
+        audience_score=score.cast(pl.Float64),
+        audience_reasons=reasons,
+    ).with_columns(
+        audience=pl.when(pl.col("audience_score") >= cfg["mass_threshold"]).then(pl.lit("mass")).otherwise(pl.lit("personal")),
+        audience_reasons=pl.when(pl.col("audience_reasons").list.len() == 0)
+        .then(pl.lit(["one recipient, no bulk headers, no template, no mass-appeal wording"]))
+        .otherwise(pl.col("audience_reasons")),
+    )
+
+
+def template_sizes(asks: pl.LazyFrame) -> pl.LazyFrame:
+    """How many different people received each message's masked text, across all asks (a set-based group-by,
+    never pairwise comparison). Short texts (a one-line follow-up) are too short to call a template."""
+    keyed = asks.with_columns(template=masked_template(pl.col("clean")), long_enough=pl.col("clean").str.len_chars() >= 80)
+    sizes = (
+        keyed.filter("long_enough")
+        .explode("recipients_ext")
+        .group_by("template")
+        .agg(template_recipients=pl.col("recipients_ext").struct.field("addr").n_unique())
+    )
+    return keyed.join(sizes, on="template", how="left").with_columns(
+        template_recipients=pl.when(pl.col("long_enough")).then(pl.col("template_recipients")).otherwise(0).fill_null(0)
+    ).drop("long_enough")

@@ -1,0 +1,70 @@
+"""From stored messages to distinct mails: one row per mail_key, its direction under the current identity, and
+whether an inbound mail was written by a robot (bounce, auto-reply) or a list rather than a person."""
+from __future__ import annotations
+
+import polars as pl
+
+from ..config import Identity
+
+
+def any_match(column: str | pl.Expr, patterns: list[str]) -> pl.Expr:
+    """True where any of the case-insensitive patterns matches. One alternation keeps it one regex pass."""
+    expr = pl.col(column) if isinstance(column, str) else column
+    if not patterns:
+        return pl.lit(False)
+    return expr.fill_null("").str.contains("(?i)(?:" + "|".join(f"(?:{p})" for p in patterns) + ")")
+
+
+def is_me(address: pl.Expr, identity: Identity) -> pl.Expr:
+    domain = address.str.extract(r"@([^@]+)$", 1)
+    return (address.is_in(list(identity.addresses)) | domain.is_in(list(identity.domains))).fill_null(False)
+
+
+def build_mails(messages: pl.LazyFrame, identity: Identity, rules: dict) -> pl.LazyFrame:
+    """Merge copies of one mail (same mail_key) found in several folders or mailboxes, and decide direction.
+
+    out = from the team to at least one address outside it (an ask); team = only among the team;
+    in = from anyone else. A Message-ID reused by a different mail gets a synthesised one, so tags and
+    outcomes stay keyed by a unique message_id.
+    """
+    match = rules["match"]
+    copies = messages.sort("raw_sha256").group_by("mail_key", maintain_order=True).agg(
+        pl.all().exclude("mail_key", "folders").first(),
+        pl.col("folders").list.explode(keep_nulls=False, empty_as_null=False).unique().sort().alias("folders"),
+    )
+    external = pl.col("recipients").list.eval(~is_me(pl.element().struct.field("addr"), identity)).list.any()
+    from_me = is_me(pl.col("from_addr"), identity)
+    auto = (
+        (pl.col("h_auto_submitted").is_not_null() & (pl.col("h_auto_submitted") != "no"))
+        | pl.col("h_x_autoreply").is_not_null() | pl.col("h_x_autorespond").is_not_null()
+        | (pl.col("h_precedence") == "auto_reply")
+        | any_match("subject", match["auto_subjects"])
+        # An out-of-office says so at the top; deeper down the phrase is more often a person's own news.
+        | any_match(pl.col("body_text").str.slice(0, 400), match["auto_bodies"])
+    )
+    bounce = (
+        (pl.col("content_type") == "multipart/report")
+        | (pl.col("dsn_recipients").list.len() > 0)
+        | any_match("from_addr", match["bounce_senders"])
+    )
+    bulk = (pl.col("h_list_unsubscribe").is_not_null() | pl.col("h_list_id").is_not_null()
+            | pl.col("h_precedence").is_in(["bulk", "list", "junk"]))
+    reused_rank = pl.col("mail_key").rank("ordinal").over("message_id", order_by=["sent_at", "mail_key"])
+    return (
+        copies.with_columns(
+            direction=pl.when(pl.col("from_addr").is_null()).then(pl.lit("unknown"))
+            .when(from_me & external).then(pl.lit("out"))
+            .when(from_me).then(pl.lit("team"))
+            .otherwise(pl.lit("in")),
+            automated=pl.when(from_me).then(None)
+            .when(bounce).then(pl.lit("bounce"))
+            .when(auto).then(pl.lit("auto"))
+            .when(bulk).then(pl.lit("bulk")),
+            message_id_reused=reused_rank > 1,
+        )
+        .with_columns(
+            message_id=pl.when(pl.col("message_id_reused"))
+            .then(pl.format("<{}@reused.auditor.invalid>", pl.col("mail_key")))
+            .otherwise(pl.col("message_id"))
+        )
+    )

@@ -1,0 +1,144 @@
+"""The words of an ask: what the sender wrote in this message (quotes and signature removed), split into
+sentences, each coloured self (about me/us: yellow) or other (about the reader: green) by perspective and
+benefit, plus which sentence makes the request and of what kind."""
+from __future__ import annotations
+
+import re
+from functools import cache
+
+import polars as pl
+
+from .mails import any_match
+
+_BULLET = re.compile(r"^\s*([-*•·]|\d+[.)])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z0-9\"'(¿¡])")
+GREETING = r"(?i)^\s*(?:hi|hello|hey|dear|good (?:morning|afternoon|evening)|greetings)[\s,]+([\w'’-]+)"
+
+
+@cache
+def _compiled(patterns: tuple[str, ...]) -> re.Pattern:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+
+
+def clean_text(body: str | None, quote_openers: tuple[str, ...], signature_openers: tuple[str, ...]) -> str:
+    """Only what the sender wrote in this message: stop at the first line that opens quoted history, a
+    forwarded block or the signature; drop ">" lines (interleaved quotes) wherever they are."""
+    if not body:
+        return ""
+    quote, signature = _compiled(quote_openers), _compiled(signature_openers)
+    kept = []
+    for line in body.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if line.lstrip().startswith(">"):
+            continue
+        if quote.search(line) or signature.search(line):
+            break
+        kept.append(line.rstrip())
+    return "\n".join(kept).strip()
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of plain mail text. Hard-wrapped lines inside a paragraph are joined first; a short first line
+    ending in a comma (the greeting) and list items stay sentences of their own."""
+    sentences: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        lines = [line.strip() for line in paragraph.split("\n") if line.strip()]
+        buffer: list[str] = []
+        for line in lines:
+            standalone = _BULLET.match(line) or (not buffer and not sentences and len(line) < 60 and line.endswith(","))
+            if standalone:
+                if buffer:
+                    sentences += _SENTENCE_END.split(" ".join(buffer))
+                    buffer = []
+                sentences.append(line)
+            else:
+                buffer.append(line)
+        if buffer:
+            sentences += _SENTENCE_END.split(" ".join(buffer))
+    return [s.strip() for s in sentences if s.strip()]
+
+
+def sentence_rows(asks: pl.DataFrame, rules: dict) -> pl.DataFrame:
+    """One row per (message_id, idx, text) for every ask's cleaned body."""
+    clean = rules["clean"]
+    openers, signature = tuple(clean["quote_openers"]), tuple(clean["signature_openers"])
+    texts = [split_sentences(clean_text(body, openers, signature)) for body in asks["body_text"].to_list()]
+    return (
+        pl.DataFrame({"message_id": asks["message_id"], "text": texts},
+                     schema={"message_id": pl.String, "text": pl.List(pl.String)})
+        .explode("text")
+        .drop_nulls("text")
+        .with_columns(idx=pl.int_range(pl.len()).over("message_id").cast(pl.Int32))
+    )
+
+
+def colour_sentences(sentences: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
+    """Colour each sentence by whose need it serves. Phrases of need ("help us", "our goal") and of benefit
+    ("your students", "you'd get") outweigh pronouns, so "Will you chip in $25 to help us hit our goal?" is
+    yellow although it says "you", and "I'd love to feature your work" is green although it says "I"."""
+    focus, ask = rules["focus"], rules["ask"]
+    self_words = "(?i)(?:" + "|".join(focus["self_words"]) + ")"
+    other_words = "(?i)(?:" + "|".join(focus["other_words"]) + ")"
+    need, benefit = pl.col("self_need"), pl.col("other_benefit")
+    self_score = pl.col("text").str.count_matches(self_words) + 2 * need.cast(pl.Int32)
+    other_score = pl.col("text").str.count_matches(other_words) + 2 * benefit.cast(pl.Int32)
+    return (
+        sentences.with_columns(
+            self_need=any_match("text", focus["self_need"]),
+            other_benefit=any_match("text", focus["other_benefit"]),
+            is_neutral=any_match("text", focus["neutral"]),
+            is_request=any_match("text", ask["request"]),
+            **{f"kind_{kind}": any_match("text", patterns) for kind, patterns in ask["kinds"].items()},
+        )
+        .with_columns(
+            colour=pl.when(pl.col("is_neutral")).then(pl.lit("neutral"))
+            .when(need & ~benefit).then(pl.lit("self"))
+            .when(benefit & ~need).then(pl.lit("other"))
+            .when(self_score > other_score).then(pl.lit("self"))
+            .when(other_score > self_score).then(pl.lit("other"))
+            .otherwise(pl.lit("neutral"))
+        )
+    )
+
+
+def message_text_features(coloured: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
+    """Per message: the ask sentence and its kind, its stated size, and the share of sentences about the reader."""
+    kinds = list(rules["ask"]["kinds"])
+    size_pattern = "(?i)(" + "|".join(rules["ask"]["size"]) + ")"
+    threshold = rules["focus"]["other_threshold"]
+    kind_hit = [pl.col(f"kind_{k}") for k in kinds]
+    first_kind = pl.coalesce([pl.when(hit).then(pl.lit(k)) for k, hit in zip(kinds, kind_hit)])
+    with_kind = coloured.with_columns(sentence_kind=first_kind)
+    # The ask sentence: the first request that names a kind of ask, else the first request at all.
+    ranked = with_kind.with_columns(
+        ask_rank=pl.when(pl.col("is_request") & pl.col("sentence_kind").is_not_null()).then(0)
+        .when(pl.col("is_request")).then(1).otherwise(None)
+    )
+    per_message = ranked.group_by("message_id").agg(
+        n_self=(pl.col("colour") == "self").sum(),
+        n_other=(pl.col("colour") == "other").sum(),
+        n_sentences=pl.len(),
+        ask_idx=pl.col("idx").sort_by(["ask_rank", "idx"], nulls_last=True).first(),
+        has_request=pl.col("is_request").any(),
+        message_kind=pl.col("sentence_kind").drop_nulls().mode().sort().first(),
+        first_self=pl.col("text").filter(pl.col("colour") == "self").first(),
+        first_other=pl.col("text").filter(pl.col("colour") == "other").first(),
+    )
+    ask_rows = ranked.select("message_id", "idx", "text", "sentence_kind", ask_kind_sentence_rank="ask_rank")
+    joined = per_message.join(ask_rows, left_on=["message_id", "ask_idx"], right_on=["message_id", "idx"], how="left")
+    share = pl.col("n_other") / (pl.col("n_self") + pl.col("n_other"))
+    return joined.select(
+        "message_id",
+        ask_kind=pl.when(~pl.col("has_request")).then(pl.lit("none"))
+        .otherwise(pl.coalesce("sentence_kind", "message_kind", pl.lit("other"))),
+        ask_sentence=pl.when(pl.col("has_request")).then(pl.col("text")),
+        ask_idx=pl.when(pl.col("has_request")).then(pl.col("ask_idx")),
+        ask_size=pl.when(pl.col("has_request")).then(pl.col("text").str.extract(size_pattern, 1)),
+        other_share=pl.when(pl.col("n_self") + pl.col("n_other") > 0).then(share),
+        focus=pl.when(pl.col("n_self") + pl.col("n_other") == 0).then(pl.lit("neutral"))
+        .when(share >= threshold).then(pl.lit("other")).otherwise(pl.lit("self")),
+        focus_reasons=pl.concat_list(
+            pl.format("{} of {} sentences about the reader, {} about us", "n_other", "n_sentences", "n_self"),
+            pl.when(pl.col("first_self").is_not_null()).then(pl.format("about us: \"{}\"", pl.col("first_self").str.slice(0, 120))),
+            pl.when(pl.col("first_other").is_not_null()).then(pl.format("about them: \"{}\"", pl.col("first_other").str.slice(0, 120))),
+        ).list.drop_nulls(),
+    )

@@ -1,0 +1,17 @@
+-- Every stored message with the header fields the stages read, one row per distinct raw content (no raw bytes).
+select
+    m.raw_sha256, m.mail_key, m.message_id, m.in_reply_to, m.reference_ids, m.from_addr, m.from_name,
+    m.recipients, m.undisclosed, m.sent_at, m.subject, m.body_text, m.content_type, m.dsn_recipients,
+    m.dsn_status, m.dsn_original_id,
+    m.headers ->> 'list-unsubscribe'          as h_list_unsubscribe,
+    m.headers ->> 'list-id'                   as h_list_id,
+    lower(m.headers ->> 'precedence')         as h_precedence,
+    lower(m.headers ->> 'auto-submitted')     as h_auto_submitted,
+    m.headers ->> 'x-autoreply'               as h_x_autoreply,
+    m.headers ->> 'x-autorespond'             as h_x_autorespond,
+    m.headers ->> 'x-auto-response-suppress' as h_x_auto_response_suppress,
+    lower(coalesce(m.headers ->> 'x-mailer', m.headers ->> 'user-agent', '')) as h_mailer,
+    len(list_filter(json_keys(m.headers), lambda k: k like 'x-campaign%' or k like 'x-mc-%'
+                    or k like 'x-mailgun%' or k like 'x-sg-%' or k like 'x-ses%')) > 0 as h_merge_header,
+    (select list(distinct l.folder order by l.folder) from locations l where l.raw_sha256 = m.raw_sha256) as folders
+from messages m

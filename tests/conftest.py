@@ -1,0 +1,146 @@
+"""Shared test fixtures. Each block below belongs to one area; add yours under its own header."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def require_or_skip(condition: bool, what: str) -> None:
+    """Skip the test when `what` is missing here, but fail it in CI (CI=true), where everything must be present."""
+    if condition:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{what} is required in CI but is missing", pytrace=False)
+    pytest.skip(f"{what} is not available on this machine")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Report page (auditor/report/page.py): hostile strings, a small valid report context, and a headless Chromium.
+# ---------------------------------------------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # tests run as root, where Chromium's sandbox refuses to start
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+# Each one, if it ever ran, sets window.__pwned and opens a dialog; a test asserts neither happened.
+HOSTILE = [
+    "<script>window.__pwned=1;alert(1)</script>",
+    "<img src=x onerror=\"window.__pwned=1;alert(1)\">",
+    "javascript:window.__pwned=1;alert(1)",
+    "<iframe srcdoc=\"<script>parent.__pwned=1;parent.alert(1)</script>\"></iframe>",
+    "</script><script>window.__pwned=1;alert(1)</script>",
+    "<svg onload=\"window.__pwned=1;alert(1)\"></svg>",
+    "<a href=\"javascript:window.__pwned=1;alert(1)\">click</a>",
+    "<!--<script>window.__pwned=1</script>-->",
+    "<img src=\"https://example.invalid/track.png\">",
+    "\" onmouseover=\"window.__pwned=1\" x=\"",
+    "{{ 7*7 }} ${7*7} ]]> &amp; \u2028\u2029",
+]
+
+
+def hostile(i: int) -> str:
+    """A hostile string, different per call site, so each field carries a payload."""
+    return f"#{i} " + HOSTILE[i % len(HOSTILE)]
+
+
+@pytest.fixture
+def hostile_strings() -> list[str]:
+    return list(HOSTILE)
+
+
+@pytest.fixture
+def report_context() -> dict:
+    """A small context that honours the report contract, with a hostile payload in every string from mail."""
+    rows = [
+        {"label": hostile(0), "answered": 12, "delivered": 40, "rate": 0.3, "low": 0.18, "high": 0.45, "pending": 3},
+        {"label": "Personal", "answered": 30, "delivered": 50, "rate": 0.6, "low": 0.46, "high": 0.72, "pending": 1},
+        {"label": "Unknown", "answered": 0, "delivered": 0, "rate": None, "low": None, "high": None, "pending": 2},
+    ]
+    return {
+        "title": "Outreach audit " + hostile(1),
+        "as_of": "2026-10-31",
+        "generated_at": "2026-11-01 09:00 UTC",
+        "period": "2026-03-01 – 2026-10-31",
+        "summary": {
+            "asks": 1234, "people": 321, "sequences": 400, "closed": 300, "answered": 90,
+            "answered_pct": 30.0, "pending": 6, "best": hostile(2), "worst": None,
+        },
+        "definition": "An ask counts as answered when a human replies within 14 days. " + hostile(3),
+        "axes": [
+            {"key": "audience", "title": "Mass vs personal", "figure_id": "fig-audience",
+             "advice": "Write to one person. " + hostile(4), "rows": rows},
+            {"key": "focus", "title": "Self vs other " + hostile(9), "figure_id": "fig-focus",
+             "advice": hostile(5), "rows": rows[1:]},
+        ],
+        "grid": [
+            {"audience": "Mass", "focus": hostile(6), "warmth": "Cold", "answered": 3, "delivered": 30, "rate": 0.1},
+            {"audience": "Personal", "focus": "Other", "warmth": "Warm", "answered": 0, "delivered": 0, "rate": None},
+        ],
+        "examples": [
+            {
+                "title": "Best answered " + hostile(7), "subject": hostile(8), "sender": hostile(9),
+                "recipient": hostile(10), "sent": "2026-04-02 10:15", "labels": "personal · other · warm",
+                "outcome": "answered in 2 days", "advice": hostile(11),
+                "sentences": [
+                    {"text": "I need a favour. " + hostile(12), "colour": "self"},
+                    {"text": "Your talk on queues was great. " + hostile(13), "colour": "other"},
+                    {"text": hostile(14), "colour": "neutral"},
+                ],
+            },
+        ],
+        "quality": [{"label": "Messages quarantined " + hostile(15), "value": 4},
+                    {"label": "Mailbox", "value": hostile(16)}],
+        "queries": ["summary_counts.sql", hostile(17)],
+    }
+
+
+@pytest.fixture
+def report_figures(report_context) -> dict:
+    """One bar chart per axis, with hostile category labels, hover text and titles, plus a trend line."""
+    import plotly.graph_objects as go
+
+    figures = {}
+    for axis in report_context["axes"]:
+        labels = [row["label"] for row in axis["rows"]]
+        fig = go.Figure(
+            go.Bar(
+                x=labels,
+                y=[(row["rate"] or 0) * 100 for row in axis["rows"]],
+                hovertext=[hostile(22 + i) for i in range(len(labels))],  # <script>, <img onerror>, javascript:
+                name=hostile(30),
+            )
+        )
+        fig.update_layout(title=axis["title"] + " " + hostile(28),  # <a href="javascript:...">: plotly renders <a>
+                          yaxis_title="% answered", height=320)
+        figures[axis["figure_id"]] = fig
+    trend = go.Figure(go.Scatter(x=["2026-03", "2026-04", "2026-05"], y=[20, 35, 30], mode="lines+markers",
+                                 text=[hostile(39), hostile(40), hostile(41)]))
+    trend.update_layout(height=280)
+    figures["fig-trend"] = trend
+    return figures
+
+
+@pytest.fixture(scope="session")
+def chromium_browser():
+    """A headless Debian Chromium driven by playwright; skipped when either is missing, failed when CI=true."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    require_or_skip(sync_playwright is not None, "the playwright python package")
+    require_or_skip(CHROMIUM.exists(), f"Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
