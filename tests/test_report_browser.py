@@ -113,15 +113,20 @@ def test_png_download_works_under_the_csp_and_share_is_gone(chromium_browser, re
         watched.close()
 
 
-def test_print_layout_has_no_errors(watched):
-    # Print media re-fits the charts (beforeprint) and hides the mode bar; it must not raise.
+def test_print_fits_the_charts_to_paper_and_back(watched, tmp_path):
     page = watched.page
+    widths = "[...document.querySelectorAll('div.plot .main-svg')].map(e => +e.getAttribute('width'))"
+    screen = page.evaluate(widths)
+    assert min(screen) > 800  # 1280 px viewport
     page.emulate_media(media="print")
-    page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
-    page.wait_for_timeout(200)
+    page.evaluate("window.dispatchEvent(new Event('beforeprint'))")  # page.pdf() does not fire it
+    assert max(page.evaluate(widths)) <= 640
     assert page.locator(".modebar-container").first.is_hidden()
-    pdf = page.pdf(format="A4")
-    assert pdf.startswith(b"%PDF")
+    assert page.pdf(format="A4", path=str(tmp_path / "report.pdf")).startswith(b"%PDF")
+    page.emulate_media(media="screen")
+    page.evaluate("window.dispatchEvent(new Event('afterprint'))")
+    # Plotly.Plots.resize settles after a short timer.
+    page.wait_for_function(f"(expected => {widths}.every((w, i) => w === expected[i]))({screen})", timeout=5000)
     assert watched.console_errors == [] and watched.page_errors == []
 
 

@@ -161,3 +161,12 @@ CREATE TABLE touches (
     touch               INTEGER NOT NULL,
     PRIMARY KEY (message_id, recipient)
 );
+
+-- Each sequence's outcome beside the style of its first touch: the table every reply-rate figure reads.
+CREATE VIEW ask_outcomes AS
+SELECT o.*, t.mail_key, t.sender, t.sent_at, t.subject, t.ask_kind, t.ask_sentence, t.audience, t.focus,
+       t.warmth, t.other_share, t.gave_first, t.history_incomplete,
+       o.outcome IN ('human', 'auto', 'none') AS delivered,
+       o.outcome = 'human' AS answered
+FROM outcomes o
+JOIN tags t USING (message_id, recipient);

@@ -1,0 +1,202 @@
+"""Report: the audit as one self-contained HTML file. Every number comes from a named query in queries/
+(report_*.sql), so each figure can be re-run by hand; this module only arranges them into charts and words.
+`page.py` turns the result into safe, offline HTML."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..config import Settings
+from ..match import RATE_DEFINITION
+from ..store import Store
+
+AXES = [
+    ("audience", "Mass vs personal", ["personal", "mass"],
+     "Ask personally: one person, by name, with something only they would recognise. When we ask everyone, "
+     "everyone thinks someone else will do it."),
+    ("focus", "About them vs about us", ["other", "self", "neutral"],
+     "Make it about them: mark each sentence yellow (about us) or green (about them) and edit until about 90% is green."),
+    ("warmth", "Warm vs cold", ["warm", "lapsed", "cold"],
+     "Warm up first: ask once a relationship exists. Do first, then ask."),
+    ("ask_kind", "Kind of ask", None, "Bigger asks get fewer answers from a mass request; make the big ones personally."),
+]
+LABEL_NAMES = {"other": "about them", "self": "about us", "neutral": "neither"}
+ADVICE = {
+    "mass": "ask personally: write to one person, by name, about their own context",
+    "self": "make it about them: say what they gain, not what we need",
+    "cold": "warm up first: do first, then ask",
+    "lapsed": "warm up first: a touch before the ask, after a long silence",
+}
+
+
+@dataclass
+class ReportResult:
+    html: str
+    summary: dict[str, Any]
+    queries: list[str] = field(default_factory=list)
+
+
+def _style(row: dict) -> str:
+    return " · ".join([row["audience"], LABEL_NAMES.get(row["focus"], row["focus"]), row["warmth"]])
+
+
+def _redact(address: str | None) -> str:
+    """A shareable report names no one: the local part is hidden, the domain kept."""
+    if not address or "@" not in address:
+        return "someone"
+    local, domain = address.split("@", 1)
+    return f"{local[:1]}…@{domain}"
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else round(100 * value, 1)
+
+
+def best_and_worst(grid: pl.DataFrame, min_n: int) -> tuple[dict | None, dict | None]:
+    """The styles (axis combinations) with the highest and lowest reply rate among those with enough asks."""
+    eligible = grid.filter(pl.col("delivered") >= min_n).sort(["rate", "delivered"], descending=[True, True])
+    if eligible.is_empty():
+        return None, None
+    rows = eligible.to_dicts()
+    return rows[0], (rows[-1] if len(rows) > 1 else None)
+
+
+def _axis_figure(title: str, rows: list[dict]):
+    import plotly.graph_objects as go
+
+    labels = [LABEL_NAMES.get(r["label"], r["label"]) for r in rows]
+    rates = [_pct(r["rate"]) for r in rows]
+    fig = go.Figure(go.Bar(
+        x=labels, y=rates,
+        error_y=dict(type="data", symmetric=False,
+                     array=[(_pct(r["high"]) or 0) - (_pct(r["rate"]) or 0) for r in rows],
+                     arrayminus=[(_pct(r["rate"]) or 0) - (_pct(r["low"]) or 0) for r in rows]),
+        text=[f"n={r['delivered']}" for r in rows], textposition="outside",
+        hovertemplate="%{x}: %{y:.0f}% answered<extra></extra>",
+        marker_color="#3b7d5c",
+    ))
+    fig.update_layout(title=title, yaxis_title="answered (%)", yaxis_range=[0, 100], height=340,
+                      margin=dict(l=50, r=20, t=50, b=40))
+    return fig
+
+
+def _trend_figure(trend: pl.DataFrame):
+    import plotly.graph_objects as go
+
+    months = [m.strftime("%Y-%m") for m in trend["month"].to_list()]
+    fig = go.Figure(go.Scatter(x=months, y=[_pct(r) for r in trend["rate"].to_list()], mode="lines+markers",
+                               text=[f"n={n}" for n in trend["delivered"].to_list()],
+                               hovertemplate="%{x}: %{y:.0f}% answered (%{text})<extra></extra>",
+                               line_color="#3b7d5c"))
+    fig.update_layout(title="Reply rate by month of the ask", yaxis_title="answered (%)", yaxis_range=[0, 100],
+                      height=320, margin=dict(l=50, r=20, t=50, b=40))
+    return fig
+
+
+def _examples(store: Store, candidates: pl.DataFrame, n: int) -> list[dict]:
+    if candidates.is_empty():
+        return []
+    best = candidates.filter(pl.col("answered") > 0).sort(["rate", "delivered", "sent_at"], descending=[True, False, False]).head(n)
+    worst = (candidates.filter(pl.col("answered") == 0)
+             .sort(["delivered", "sent_at"], descending=[True, False]).head(n))
+    chosen = [("What got answers", r) for r in best.to_dicts()] + [("What did not", r) for r in worst.to_dicts()]
+    sentences = store.query("report_sentences", message_ids=[r["message_id"] for _, r in chosen])
+    by_message = {k[0]: g for k, g in sentences.group_by("message_id")} if not sentences.is_empty() else {}
+    out = []
+    for title, row in chosen:
+        advice = [ADVICE[v] for v in (row["audience"], row["focus"], row["warmth"]) if v in ADVICE]
+        if title == "What got answers":
+            advice_text = "Do more of this: " + _style(row) + "."
+        else:
+            advice_text = ("Next time, " + "; ".join(advice) + ".") if advice else "A well-made ask that went unanswered: follow up once."
+        rows = by_message.get(row["message_id"])
+        out.append({
+            "title": title, "subject": row["subject"] or "(no subject)", "sender": row["sender"] or "",
+            "recipient": _redact(row["first_recipient"]) + (f" and {row['recipients'] - 1} more" if row["recipients"] > 1 else ""),
+            "sent": row["sent_at"].strftime("%Y-%m-%d") if row["sent_at"] else "",
+            "labels": f"{_style(row)} · {row['ask_kind']}",
+            "outcome": f"{row['answered']} of {row['delivered']} answered",
+            "advice": advice_text,
+            "sentences": [] if rows is None else [{"text": t, "colour": c} for t, c in rows.select("text", "colour").iter_rows()],
+        })
+    return out
+
+
+def build_report(store: Store, settings: Settings) -> ReportResult:
+    """Run the report's named queries and arrange them into the page's context and figures."""
+    from .page import build_html
+
+    used = ["report_headline", "report_rates_by_axis", "report_grid", "report_trend", "report_examples",
+            "report_sentences", "report_quality"]
+    headline = store.query("report_headline").row(0, named=True)
+    rates = store.query("report_rates_by_axis")
+    grid = store.query("report_grid")
+    trend = store.query("report_trend")
+    min_n = int(settings.rules["report"]["min_n"])
+    best, worst = best_and_worst(grid, min_n)
+    delivered, answered = headline["delivered"], headline["answered"]
+    answered_pct = _pct(answered / delivered) if delivered else None
+
+    axes, figures = [], {}
+    for key, title, order, advice in AXES:
+        rows = rates.filter(pl.col("axis") == key).to_dicts()
+        if order:
+            rows.sort(key=lambda r: order.index(r["label"]) if r["label"] in order else len(order))
+        else:
+            rows.sort(key=lambda r: -r["delivered"])
+        figure_id = f"fig-{key.replace('_', '-')}"
+        axes.append({"key": key, "title": title, "figure_id": figure_id, "advice": advice,
+                     "rows": [{**{k: r[k] for k in ("answered", "delivered", "rate", "low", "high", "pending")},
+                               "label": LABEL_NAMES.get(r["label"], r["label"])} for r in rows]})
+        figures[figure_id] = _axis_figure(title, rows)
+    if not trend.is_empty():
+        figures["fig-trend"] = _trend_figure(trend)
+
+    quality = store.query("report_quality").row(0, named=True)
+    quality_rows = [
+        {"label": "files quarantined (not readable as mail)", "value": quality["quarantined"]},
+        {"label": "messages without a usable date (left out of periods)", "value": quality["no_usable_date"]},
+        {"label": "messages dated from Received or the mbox line", "value": quality["date_from_fallback"]},
+        {"label": "bounce messages", "value": quality["bounce_messages"]},
+        {"label": "auto-replies (not counted as answers)", "value": quality["auto_replies"]},
+        {"label": "replies not matched to any ask", "value": quality["unmatched_replies"]},
+        {"label": "asks sent in the mailbox's first weeks (history may be missing)", "value": quality["asks_history_incomplete"]},
+        {"label": "Message-IDs reused by different mails", "value": quality["reused_message_ids"]},
+    ]
+    window = settings.rules["match"]["reply_window_days"]
+    as_of = settings.as_of.strftime("%Y-%m-%d")
+    period = " – ".join(d.strftime("%Y-%m-%d") for d in (headline["first_ask"], headline["last_ask"]) if d) or "no asks"
+    summary = {
+        "asks": headline["asks"], "people": headline["people"], "sequences": headline["sequences"],
+        "closed": headline["closed"], "answered": answered, "delivered": delivered, "answered_pct": answered_pct,
+        "pending": headline["pending"], "bounced": headline["bounced"],
+        "median_hours_to_answer": headline["median_hours_to_answer"],
+        "best": f"{_style(best)} ({_pct(best['rate']):.0f}% of {best['delivered']})" if best else None,
+        "worst": f"{_style(worst)} ({_pct(worst['rate']):.0f}% of {worst['delivered']})" if worst else None,
+    }
+    context = {
+        "title": "Outreach audit",
+        "as_of": as_of,
+        "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "period": period,
+        "summary": summary,
+        "definition": RATE_DEFINITION.format(window=window, as_of=as_of),
+        "axes": axes,
+        "grid": grid.to_dicts(),
+        "examples": _examples(store, store.query("report_examples"), int(settings.rules["report"]["examples"])),
+        "quality": quality_rows,
+        "queries": [f"{name}.sql" for name in used],
+    }
+    return ReportResult(build_html(context, figures), summary, used)
+
+
+def write_report(result: ReportResult, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(result.html, encoding="utf-8")
+    tmp.replace(path)   # a reader never sees half a report
+    return path

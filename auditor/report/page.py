@@ -57,6 +57,7 @@ _BOOTSTRAP = """
 (function () {
   "use strict";
   var config = __CONFIG__;
+  var PRINT_WIDTH = 640;
   var drawn = [];
   function draw() {
     var divs = document.querySelectorAll("div.plot[data-fig]");
@@ -72,12 +73,31 @@ _BOOTSTRAP = """
       drawn.push(div);
     }
   }
-  // Paper is narrower than the screen: re-fit the charts to the page before printing and back afterwards.
-  function refit() {
-    for (var i = 0; i < drawn.length; i++) Plotly.Plots.resize(drawn[i]);
+  // Chrome lays the page out for paper only after "beforeprint", so resizing to the container then would keep
+  // the screen width. Give each chart a width that fits A4 and Letter instead, and undo it after printing.
+  var saved = null;
+  function forPrint() {
+    if (saved) return;
+    saved = [];
+    for (var i = 0; i < drawn.length; i++) {
+      var width = drawn[i].layout.width;
+      saved.push(width === undefined ? null : width);
+      Plotly.relayout(drawn[i], {width: Math.min(PRINT_WIDTH, width || drawn[i].clientWidth || PRINT_WIDTH)});
+    }
   }
-  window.addEventListener("beforeprint", refit);
-  window.addEventListener("afterprint", refit);
+  function forScreen() {
+    if (!saved) return;
+    for (var i = 0; i < drawn.length; i++) {
+      Plotly.relayout(drawn[i], {width: saved[i]});
+      if (saved[i] === null) Plotly.Plots.resize(drawn[i]);
+    }
+    saved = null;
+  }
+  window.addEventListener("beforeprint", forPrint);
+  window.addEventListener("afterprint", forScreen);
+  if (window.matchMedia) {
+    window.matchMedia("print").addEventListener("change", function (e) { (e.matches ? forPrint : forScreen)(); });
+  }
   draw();
 })();
 """

@@ -1,0 +1,230 @@
+"""The command line: a thin click layer. Each command parses its options, calls the library, and prints;
+errors become one sentence and an exit code here, in one place (0 ok, 1 run error, 2 usage or bad path,
+3 auth or network, 4 database busy). Data goes to stdout, progress and notes to stderr."""
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from . import pipeline
+from .config import Settings, load_settings
+from .errors import AuditorError
+
+EXAMPLES = """
+\b
+Examples:
+  auditor demo                                   # the sample mailbox, end to end
+  auditor audit ~/Mail/Sent ~/Mail/INBOX --me maya@example.org
+  auditor ingest export.mbox && auditor report -o october.html
+"""
+
+
+def common_options(command):
+    """The options every command accepts after its name, each with its AUDITOR_* twin."""
+    @click.option("--db", envvar="AUDITOR_DB", metavar="PATH",
+                  help="DuckDB file to use [env AUDITOR_DB; else [store] db in the config; else ./auditor.duckdb].")
+    @click.option("--config", "config_file", envvar="AUDITOR_CONFIG", metavar="FILE",
+                  help="TOML config [env AUDITOR_CONFIG; else ./auditor.toml, else $XDG_CONFIG_HOME/auditor/config.toml].")
+    @click.option("--me", multiple=True, envvar="AUDITOR_ME", metavar="ADDRESS",
+                  help="Your address, or @domain for the whole team; repeatable [env AUDITOR_ME, space-separated; "
+                       "else [identity] addresses; else the senders of your Sent folder].")
+    @click.option("--as-of", envvar="AUDITOR_NOW", metavar="DATE",
+                  help="The clock every time window uses, e.g. 2026-10-31 [env AUDITOR_NOW; default now].")
+    @click.option("--traceback", is_flag=True, envvar="AUDITOR_TRACEBACK", help="Show the full stack on errors.")
+    @functools.wraps(command)
+    def wrapper(*args, db, config_file, me, as_of, traceback, **kwargs):
+        settings = load_settings(db=db, config=config_file, me=me, as_of=as_of)
+        return command(*args, settings=settings, **kwargs)
+    return wrapper
+
+
+def note(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def announce(settings: Settings) -> None:
+    note(f"database: {settings.db_path}")
+
+
+class Progress:
+    """A one-line counter with rate on a terminal; silent when stderr is not one (CI, pipes, cron)."""
+
+    def __init__(self, label: str):
+        self.label, self.count, self.start = label, 0, time.monotonic()
+        self.live = sys.stderr.isatty()
+
+    def __call__(self, n: int) -> None:
+        self.count += n
+        if self.live:
+            rate = self.count / max(time.monotonic() - self.start, 1e-6)
+            click.echo(f"\r{self.label}: {self.count:,} messages ({rate:,.0f}/s)", err=True, nl=False)
+
+    def done(self) -> None:
+        if self.live and self.count:
+            click.echo("", err=True)
+
+
+def print_counts(counts, skipped: list[str]) -> None:
+    click.echo(f"read {counts.read:,}: {counts.new:,} new, {counts.duplicate:,} duplicate, "
+               f"{counts.quarantined:,} quarantined")
+    for reason, n in sorted(counts.reasons.items()):
+        click.echo(f"  quarantined {n:,}: {reason}")
+    for what in skipped:
+        note(f"skipped {what} (drafts, trash and junk are not correspondence)")
+
+
+def print_identity(tag) -> None:
+    if tag and tag.inferred_identity:
+        note(f"identity inferred from the Sent folder: {tag.identity.describe()} (set it with --me)")
+
+
+def print_summary(result: pipeline.AuditResult) -> None:
+    s = result.report.summary
+    pct = "–" if s["answered_pct"] is None else f"{s['answered_pct']:.1f}%"
+    click.echo(f"report: {result.report_path}")
+    click.echo(f"asks: {s['asks']:,} ({s['sequences']:,} ask sequences)")
+    click.echo(f"people reached: {s['people']:,}")
+    click.echo(f"answered: {pct} ({s['answered']:,} of {s['delivered']:,} delivered, closed sequences; {s['pending']:,} pending)")
+    click.echo(f"best style: {s['best'] or 'too few asks to tell'}")
+    click.echo(f"worst style: {s['worst'] or 'too few asks to tell'}")
+
+
+@click.group(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="outreach-auditor")
+def cli():
+    """Audit your outreach email: which asks got answers, and why.
+
+    Every outbound ask is tagged mass or personal, about us or about them, warm, lapsed or cold; replies are
+    matched to it (auto-replies and bounces are not answers); the report shows which styles got answers.
+    """
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@common_options
+def ingest(paths, settings):
+    """Read mail from PATHS: a .eml file, a folder of them, an mbox file or a Maildir (with its subfolders).
+
+    Read-only; a message already stored is not stored again; files that are not mail are quarantined."""
+    announce(settings)
+    progress = Progress("ingest")
+    with pipeline.command_run(settings, "ingest", [str(p) for p in paths]) as (store, run_id):
+        counts, skipped = pipeline.ingest(store, run_id, settings, paths, progress)
+    progress.done()
+    print_counts(counts, skipped)
+
+
+@cli.command()
+@common_options
+def tag(settings):
+    """Tag every outbound ask on the three axes (re-tags only when mail, identity or rules changed)."""
+    announce(settings)
+    with pipeline.command_run(settings, "tag") as (store, run_id):
+        result = pipeline.up_to_tag(store, run_id, settings)
+    print_identity(result)
+    if result.skipped:
+        click.echo("tags are up to date")
+    else:
+        click.echo(f"tagged {result.asks:,} asks ({result.rows:,} ask-recipient pairs), rules {result.ruleset_digest}")
+
+
+@cli.command()
+@common_options
+def match(settings):
+    """Match replies to asks: one outcome per ask sequence and recipient."""
+    announce(settings)
+    with pipeline.command_run(settings, "match") as (store, run_id):
+        tag_result, result = pipeline.up_to_match(store, run_id, settings)
+    print_identity(tag_result)
+    if result.skipped:
+        click.echo("outcomes are up to date")
+    else:
+        counts = ", ".join(f"{k} {v:,}" for k, v in sorted(result.outcomes.items()))
+        click.echo(f"matched {result.sequences:,} ask sequences: {counts}")
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), envvar="AUDITOR_OUTPUT",
+              help="Where to write the HTML report [default reports/audit-<as-of date>.html].")
+@common_options
+def report(output, settings):
+    """Write the HTML report of the whole database (tags and matches first if needed)."""
+    announce(settings)
+    with pipeline.command_run(settings, "report") as (store, run_id):
+        result = pipeline.up_to_report(store, run_id, settings, output or pipeline.default_report_path(settings))
+    print_identity(result.tag)
+    print_summary(result)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), envvar="AUDITOR_OUTPUT",
+              help="Where to write the HTML report [default reports/audit-<as-of date>.html].")
+@common_options
+def audit(paths, output, settings):
+    """Ingest PATHS (if any), then tag, match and report the whole database."""
+    announce(settings)
+    progress = Progress("ingest")
+    result = pipeline.audit(settings, paths, output, progress)
+    progress.done()
+    if result.counts:
+        print_counts(result.counts, result.skipped_folders)
+    print_identity(result.tag)
+    print_summary(result)
+
+
+@cli.command()
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
+              show_default=True, help="Where demo.duckdb and demo.html go.")
+@click.option("--as-of", envvar="AUDITOR_NOW", metavar="DATE",
+              help="The clock [default: the sample's own, 2026-11-01, so the figures never change].")
+@click.option("--traceback", is_flag=True, help="Show the full stack on errors.")
+def demo(out_dir, as_of, traceback):
+    """Audit the bundled sample mailbox into reports/demo.duckdb and write reports/demo.html."""
+    from .config import parse_as_of
+
+    note(f"database: {out_dir / 'demo.duckdb'} (rebuilt for the demo)")
+    progress = Progress("ingest")
+    result = pipeline.demo(out_dir, parse_as_of(as_of) if as_of else None, progress)
+    progress.done()
+    print_counts(result.counts, result.skipped_folders)
+    print_summary(result)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: errors become one sentence and an exit code, never a traceback (unless --traceback)."""
+    args = sys.argv[1:] if argv is None else argv
+    show_trace = "--traceback" in args
+    try:
+        cli.main(args=args, prog_name="auditor", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return 1
+    except AuditorError as exc:
+        if show_trace:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted: every committed batch is kept; run the command again to resume", err=True)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: say so in one sentence, keep the stack behind --traceback
+        if show_trace:
+            raise
+        click.echo(f"error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+                   "(run again with --traceback and report it)", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

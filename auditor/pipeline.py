@@ -1,0 +1,116 @@
+"""The flow end to end: which stage runs when. Each later stage first brings the ones before it up to date, so
+`report` on a database that was only ingested works, and a stage whose inputs did not change does nothing.
+Every command is recorded in the `runs` table with what it read and what became of it."""
+from __future__ import annotations
+
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from .config import Identity, Settings, load_rules
+from .errors import UsageError
+from .ingest import Counts, ingest_paths
+from .match import MatchResult, run_match
+from .report import ReportResult, build_report, write_report
+from .store import Store
+from .tag import TagResult, run_tag
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class AuditResult:
+    counts: Counts | None = None
+    skipped_folders: list[str] = field(default_factory=list)
+    tag: TagResult | None = None
+    match: MatchResult | None = None
+    report: ReportResult | None = None
+    report_path: Path | None = None
+
+
+@contextmanager
+def command_run(settings: Settings, command: str, sources: Sequence[str] = ()) -> Iterator[tuple[Store, int]]:
+    """Open the store, record the run, and mark it ok or failed however the command ends."""
+    store = Store.open(settings.db_path)
+    try:
+        run_id = store.begin_run(command, sources)
+        try:
+            yield store, run_id
+        except BaseException as exc:
+            store.finish_run(run_id, "failed", {"error": type(exc).__name__})
+            raise
+        store.finish_run(run_id, "ok")
+    finally:
+        store.close()
+
+
+def check_paths(paths: Sequence[Path]) -> None:
+    """Fail before any work when a path is missing: exit 2, one sentence."""
+    for path in paths:
+        if not Path(path).expanduser().exists():
+            raise UsageError(f"{path} does not exist: give a .eml file, a folder, an mbox file or a Maildir.")
+
+
+def ingest(store: Store, run_id: int, settings: Settings, paths: Sequence[Path],
+           progress: Progress | None = None) -> tuple[Counts, list[str]]:
+    check_paths(paths)
+    skipped: list[str] = []
+    counts = ingest_paths(store, run_id, paths, skip_folders=settings.rules["sources"]["skip_folders"],
+                          progress=progress, on_skip=skipped.append)
+    return counts, skipped
+
+
+def up_to_tag(store: Store, run_id: int, settings: Settings) -> TagResult:
+    return run_tag(store, settings, run_id)
+
+
+def up_to_match(store: Store, run_id: int, settings: Settings) -> tuple[TagResult, MatchResult]:
+    tag = up_to_tag(store, run_id, settings)
+    return tag, run_match(store, settings, run_id)
+
+
+def up_to_report(store: Store, run_id: int, settings: Settings, output: Path) -> AuditResult:
+    tag, match = up_to_match(store, run_id, settings)
+    report = build_report(store, settings)
+    return AuditResult(tag=tag, match=match, report=report, report_path=write_report(report, output))
+
+
+def default_report_path(settings: Settings) -> Path:
+    return Path("reports") / f"audit-{settings.as_of:%Y-%m-%d}.html"
+
+
+def audit(settings: Settings, paths: Sequence[Path], output: Path | None = None,
+          progress: Progress | None = None) -> AuditResult:
+    """Ingest the paths (if any), then tag, match and report the whole database."""
+    check_paths(paths)
+    with command_run(settings, "audit", [str(p) for p in paths]) as (store, run_id):
+        counts, skipped = ingest(store, run_id, settings, paths, progress) if paths else (None, [])
+        result = up_to_report(store, run_id, settings, output or default_report_path(settings))
+        result.counts, result.skipped_folders = counts, skipped
+        return result
+
+
+def find_sample() -> Path | None:
+    """The committed sample Maildir of a checkout; an installed copy has none and generates it instead."""
+    checkout = Path(__file__).resolve().parent.parent / "sample_mail"
+    return checkout if (checkout / "cur").is_dir() else None
+
+
+def demo(out_dir: Path = Path("reports"), as_of=None, progress: Progress | None = None) -> AuditResult:
+    """Audit the sample mailbox into its own database (rebuilt each time, never the user's) and write
+    reports/demo.html. The clock is the sample's own unless --as-of says otherwise, so the figures are stable."""
+    from . import samplegen
+
+    db = out_dir / "demo.duckdb"
+    for stale in (db, db.with_name(db.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    settings = Settings(db_path=db, config_path=None, identity=Identity.parse(["@" + samplegen.TEAM_DOMAIN]),
+                        as_of=as_of or samplegen.SAMPLE_AS_OF, rules=load_rules())
+    sample = find_sample()
+    with tempfile.TemporaryDirectory() as tmp:
+        if sample is None:
+            sample = Path(tmp) / "sample_mail"
+            samplegen.write_maildir(sample, samplegen.iter_messages())
+        return audit(settings, [sample], out_dir / "demo.html", progress)

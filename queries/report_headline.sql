@@ -1,0 +1,15 @@
+-- The headline: asks sent, people reached, sequences, answered share of closed delivered sequences, pending, median hours to answer.
+select
+    (select count(distinct message_id) from tags)                                   as asks,
+    (select count(distinct recipient) from tags)                                    as people,
+    count(*)                                                                        as sequences,
+    count(*) filter (where outcome <> 'pending')                                    as closed,
+    count(*) filter (where delivered)                                               as delivered,
+    count(*) filter (where answered)                                                as answered,
+    count(*) filter (where outcome = 'pending')                                     as pending,
+    count(*) filter (where outcome = 'bounce')                                      as bounced,
+    count(*) filter (where outcome = 'auto')                                        as auto_only,
+    median(hours_to_answer) filter (where answered)                                 as median_hours_to_answer,
+    min(sent_at)                                                                    as first_ask,
+    max(sent_at)                                                                    as last_ask
+from ask_outcomes

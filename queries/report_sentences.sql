@@ -1,0 +1,5 @@
+-- The sentences of the chosen example asks, in order, with their colour (self = yellow, other = green).
+select message_id, idx, text, colour, is_ask
+from tag_sentences
+where list_contains($message_ids, message_id)
+order by message_id, idx
