@@ -144,3 +144,49 @@ def chromium_browser():
             yield browser
         finally:
             browser.close()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Mail pipeline: the hand-written fixture mailbox, settings for a throwaway database, a store it was ingested into.
+# ---------------------------------------------------------------------------------------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures"
+MAILBOX = FIXTURES / "mailbox"        # Inbox/ and Sent/ of Brightpath Literacy's Sam Ortiz, plus broken files
+TEAM = "@brightpath.org"
+
+
+def make_settings(tmp_path: Path, *, me=(TEAM,), as_of: str = "2026-06-01", rules: dict | None = None):
+    from auditor.config import Identity, Settings, load_rules, parse_as_of
+
+    return Settings(db_path=tmp_path / "audit.duckdb", config_path=None, identity=Identity.parse(list(me)),
+                    as_of=parse_as_of(as_of), rules=load_rules(rules))
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def store(settings):
+    from auditor.store import Store
+
+    with Store.open(settings.db_path) as opened:
+        yield opened
+
+
+@pytest.fixture
+def ingested(store, settings):
+    """The fixture mailbox ingested; returns (store, run_id, counts)."""
+    from auditor.ingest import ingest_paths
+
+    run_id = store.begin_run("ingest", [str(MAILBOX)])
+    counts = ingest_paths(store, run_id, [MAILBOX], skip_folders=settings.rules["sources"]["skip_folders"])
+    return store, run_id, counts
+
+
+def write_eml(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(text.lstrip("\n").replace("\n", "\r\n").encode())
+    return path

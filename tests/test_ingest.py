@@ -1,0 +1,85 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from auditor.ingest import Parser, ingest_paths
+from auditor.store import Store
+
+from conftest import MAILBOX, write_eml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def table_counts(store):
+    return {t: store.scalar(f"SELECT count(*) FROM {t}") for t in ("messages", "locations", "quarantine")}
+
+
+def test_every_file_is_stored_or_quarantined_and_counted(ingested):
+    store, run_id, counts = ingested
+    assert (counts.read, counts.new, counts.duplicate, counts.quarantined) == (14, 12, 0, 2)
+    assert counts.new + counts.duplicate + counts.quarantined == counts.read
+    reasons = dict(store.con.execute("SELECT reason, size FROM quarantine").fetchall())
+    assert set(reasons) == {"empty file", "not an email: the file is a PDF document"}
+    truncated = store.frame("SELECT flags FROM messages WHERE from_addr = 'omar@cedar-fund.example' AND subject = ''")
+    assert truncated.height == 1 and "no_usable_date" in truncated["flags"][0]
+    row = store.con.execute('SELECT "read", new, duplicate, quarantined FROM runs WHERE run_id = ?', [run_id]).fetchone()
+    assert row == (14, 12, 0, 2)
+
+
+def test_ingesting_the_same_source_twice_adds_nothing(ingested):
+    store, _, _ = ingested
+    before = table_counts(store)
+    run_id = store.begin_run("ingest")
+    again = ingest_paths(store, run_id, [MAILBOX])
+    assert (again.read, again.new, again.duplicate, again.quarantined) == (14, 0, 14, 0)
+    assert table_counts(store) == before
+
+
+def test_the_same_bytes_in_two_places_are_one_message_with_two_locations(tmp_path, store):
+    text = (MAILBOX / "Sent" / "03-ask-lena-podcast.eml").read_text()
+    write_eml(tmp_path / "a" / "Sent", "x.eml", text)                              # CRLF copy
+    (tmp_path / "b" / "All Mail").mkdir(parents=True)
+    (tmp_path / "b" / "All Mail" / "y.eml").write_text(text)                       # LF copy
+    counts = ingest_paths(store, store.begin_run("ingest"), [tmp_path / "a", tmp_path / "b"])
+    assert (counts.new, counts.duplicate) == (1, 1)
+    assert table_counts(store)["locations"] == 2
+
+
+def test_parallel_and_serial_parsing_store_the_same_rows(tmp_path):
+    for i in range(150):
+        write_eml(tmp_path / "mail" / "Inbox", f"{i:03}.eml",
+                  f"From: p{i}@x.org\nTo: me@y.org\nSubject: note {i}\nDate: Tue, 3 Mar 2026 10:{i % 60:02}:00 +0000\n"
+                  f"Message-ID: <{i}@x.org>\n\nHello number {i}\n")
+    results = []
+    for workers in (1, 2):
+        with Store.open(tmp_path / f"db{workers}.duckdb") as store:
+            parser = Parser(workers)
+            try:
+                from auditor.ingest import ingest_messages
+                from auditor.sources import iter_source
+
+                ingest_messages(store, store.begin_run("ingest"), iter_source(tmp_path / "mail"), parser=parser)
+            finally:
+                parser.close()
+            results.append(store.frame("SELECT raw_sha256, message_id, sent_at, body_text FROM messages ORDER BY raw_sha256"))
+    assert results[0].height == 150 and results[0].equals(results[1])
+
+
+def test_a_run_killed_after_a_batch_keeps_whole_batches_and_resumes_exactly(tmp_path):
+    for i in range(25):
+        write_eml(tmp_path / "mail" / "Inbox", f"{i:03}.eml",
+                  f"From: p{i}@x.org\nTo: me@y.org\nSubject: n{i}\nDate: Tue, 3 Mar 2026 10:00:00 +0000\nMessage-ID: <{i}@x.org>\n\nhi\n")
+    db = tmp_path / "kill.duckdb"
+    script = ("import sys; from pathlib import Path; from auditor.store import Store; from auditor.ingest import ingest_messages;"
+              "from auditor.sources import iter_source; s = Store.open(Path(sys.argv[1]));"
+              "ingest_messages(s, s.begin_run('ingest'), iter_source(Path(sys.argv[2])), batch_size=10)")
+    env = dict(os.environ, AUDITOR_FAULT="ingest.after_batch:2", PYTHONPATH=str(ROOT))
+    killed = subprocess.run([sys.executable, "-c", script, str(db), str(tmp_path / "mail")], env=env)
+    assert killed.returncode == -9
+    with Store.open(db) as store:
+        assert store.scalar("SELECT count(*) FROM messages") == 20           # two whole batches of ten
+        counts = ingest_paths(store, store.begin_run("ingest"), [tmp_path / "mail"])
+        assert (counts.new, counts.duplicate) == (5, 20)
+        assert store.scalar("SELECT count(*) FROM messages") == 25
+        assert store.scalar("SELECT count(DISTINCT message_id) FROM messages") == 25

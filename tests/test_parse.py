@@ -1,0 +1,96 @@
+import pytest
+
+from auditor.parse import Unparseable, content_sha256, mail_key, parse_raw
+
+from conftest import MAILBOX
+
+
+def read(folder, name):
+    return (MAILBOX / folder / name).read_bytes()
+
+
+def test_a_plain_ask_becomes_one_normalised_record():
+    rec = parse_raw(read("Sent", "03-ask-lena-podcast.eml"))
+    assert rec["message_id"] == "<bp-0303-sam-lena@brightpath.org>"
+    assert rec["from_addr"] == "sam@brightpath.org" and rec["from_name"] == "Sam Ortiz"
+    assert rec["recipients"] == [{"addr": "lena.vogt@hillside-school.org", "name": "Lena Vogt", "field": "to"}]
+    assert rec["sent_at"].isoformat() == "2026-03-03T15:05:00+00:00" and rec["date_source"] == "header"
+    assert rec["subject"] == "Your reading circles on our podcast?"
+    assert "30-minute interview" in rec["body_text"] and rec["body_kind"] == "plain"
+    assert rec["flags"] == []
+
+
+def test_threading_headers_and_bulk_headers_are_kept():
+    reply = parse_raw(read("Inbox", "04-lena-yes.eml"))
+    assert reply["in_reply_to"] == "<bp-0303-sam-lena@brightpath.org>"
+    assert reply["references"] == ["<bp-0303-sam-lena@brightpath.org>"]
+    blast = parse_raw(read("Sent", "05-spring-appeal.eml"))
+    assert blast["undisclosed"] is True
+    assert len([r for r in blast["recipients"] if r["field"] == "bcc"]) == 6
+    assert blast["headers"]["list-unsubscribe"] == "<mailto:leave@brightpath.org>"
+    assert blast["headers"]["precedence"] == "bulk"
+
+
+def test_html_only_body_is_converted_to_text():
+    rec = parse_raw(read("Sent", "10-cold-intro.eml"))
+    assert rec["body_kind"] == "html"
+    assert "Could you introduce me" in rec["body_text"] and "<p>" not in rec["body_text"]
+
+
+def test_missing_date_falls_back_to_received_and_is_flagged():
+    rec = parse_raw(read("Inbox", "11-no-date.eml"))
+    assert rec["sent_at"].isoformat() == "2026-03-19T10:00:00+00:00"
+    assert rec["date_source"] == "received" and "date_missing" in rec["flags"]
+
+
+def test_envelope_date_is_the_last_fallback_and_no_date_at_all_is_kept_flagged():
+    from datetime import datetime, timezone
+
+    raw = b"From: a@x.org\nDate: someday soon\nSubject: s\n\nhi\n"
+    env = datetime(2026, 1, 2, tzinfo=timezone.utc)
+    rec = parse_raw(raw, env)
+    assert rec["sent_at"] == env and rec["date_source"] == "envelope" and "date_unparseable" in rec["flags"]
+    bare = parse_raw(raw)
+    assert bare["sent_at"] is None and bare["date_source"] is None and "no_usable_date" in bare["flags"]
+
+
+def test_delivery_status_report_names_the_failed_recipient_and_original():
+    rec = parse_raw(read("Inbox", "07-bounce-eli.eml"))
+    assert rec["content_type"] == "multipart/report"
+    assert rec["dsn_recipients"] == ["eli@mailbox.example"]
+    assert rec["dsn_status"] == "5.1.1"
+    assert rec["dsn_original_id"] == "<bp-0310-appeal@brightpath.org>"
+
+
+def test_synthesised_message_id_is_stable_across_copies_and_line_ends():
+    raw = b"From: a@x.org\nTo: b@y.org\nDate: Tue, 3 Mar 2026 10:00:00 +0000\nSubject: s\n\nhi\n"
+    one, two = parse_raw(raw), parse_raw(raw.replace(b"\n", b"\r\n"))
+    assert one["message_id"] == two["message_id"] and one["message_id"].endswith("@auditor.invalid>")
+    assert "message_id_synthesised" in one["flags"]
+    assert content_sha256(raw) == content_sha256(raw.replace(b"\n", b"\r\n"))
+
+
+def test_mail_key_separates_a_reused_message_id():
+    rec = parse_raw(read("Sent", "03-ask-lena-podcast.eml"))
+    assert rec["mail_key"] == mail_key(rec["message_id"], "sam@brightpath.org", rec["sent_at"])
+    assert rec["mail_key"] != mail_key(rec["message_id"], "someone@else.org", rec["sent_at"])
+
+
+@pytest.mark.parametrize("raw, reason", [
+    (b"", "empty file"),
+    (b"  \r\n\r\n", "empty file"),
+    (b"%PDF-1.7\n\x00\x01", "PDF"),
+    (b"PK\x03\x04\x14\x00", "zip"),
+    (b"\x00\x01\x02garbage: yes\n\nbody", "NUL bytes"),
+    (b"just some words\nwithout any headers at all\n", "no mail header fields"),
+])
+def test_what_is_not_mail_is_refused_with_a_reason(raw, reason):
+    with pytest.raises(Unparseable, match=reason):
+        parse_raw(raw)
+
+
+def test_undecodable_charsets_do_not_raise():
+    raw = (b"From: =?x-unknown?q?J=E9r=F4me?= <j@x.org>\nSubject: =?bogus?b?!!!?=\n"
+           b"Content-Type: text/plain; charset=x-bogus\n\nh\xe9llo \xff\xfe\n")
+    rec = parse_raw(raw)
+    assert rec["from_addr"] == "j@x.org" and "llo" in rec["body_text"]

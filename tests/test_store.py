@@ -1,0 +1,68 @@
+import os
+import stat
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+
+from auditor.errors import DatabaseBusy, UsageError
+from auditor.store import Store
+
+
+def test_new_database_is_migrated_once_and_private(tmp_path):
+    path = tmp_path / "sub" / "a.duckdb"
+    with Store.open(path) as store:
+        versions = store.con.execute("SELECT version FROM schema_migrations").fetchall()
+        tables = {r[0] for r in store.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert versions == [(1,)]
+    assert {"messages", "locations", "quarantine", "runs", "tags", "outcomes", "mails", "ask_outcomes"} <= tables
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with Store.open(path) as store:               # re-opening applies nothing again
+        assert store.migrate() == []
+
+
+def test_a_locked_database_names_the_process_holding_it(tmp_path):
+    path = tmp_path / "a.duckdb"
+    Store.open(path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); sys.stdin.read()", str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(DatabaseBusy) as err:
+            Store.open(path)
+        assert str(err.value).startswith(f"the database is in use by another process (PID {holder.pid})")
+        assert err.value.exit_code == 4
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
+
+
+def test_a_file_that_is_not_a_database_is_a_usage_error(tmp_path):
+    path = tmp_path / "notes.duckdb"
+    path.write_text("these are my notes, not a database\n" * 100)
+    with pytest.raises(UsageError):
+        Store.open(path)
+
+
+def test_read_only_open_of_a_missing_database_says_what_to_do(tmp_path):
+    with pytest.raises(UsageError, match="run `auditor ingest` first"):
+        Store.open(tmp_path / "missing.duckdb", read_only=True)
+
+
+def test_a_failed_batch_leaves_nothing_behind(store):
+    run_id = store.begin_run("ingest")
+    bad_location = {"kind": "eml", "source": "/x", "folder": "f", "location": None, "raw_sha256": "h"}  # NOT NULL
+    with pytest.raises(Exception):
+        store.save_batch(run_id, [], [bad_location], [{"raw_sha256": "q", "reason": "empty file", "size": 0, "raw": b""}],
+                         {"read": 1, "new": 0, "duplicate": 0, "quarantined": 1})
+    assert store.scalar("SELECT count(*) FROM quarantine") == 0
+    assert store.scalar('SELECT "read" FROM runs WHERE run_id = ?', [run_id]) == 0
+
+
+def test_replace_swaps_a_derived_table_whole(store):
+    frame = pl.DataFrame({"stage": ["a", "b"], "fingerprint": ["1", "2"]})
+    store.replace("stage_state", frame)
+    store.replace("stage_state", frame.head(1))
+    assert store.frame("SELECT stage FROM stage_state")["stage"].to_list() == ["a"]
