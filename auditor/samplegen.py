@@ -221,6 +221,9 @@ _JOB_TITLE = {
     "professor": ("Associate Professor of Education", "Lecturer in Children's Literature"),
     "civic": ("President", "Community Projects Chair"),
     "peer": ("Program Director", "Coordinator"),
+    "donor": ("Retired teacher", "Accountant", "Nurse", "Software engineer"),
+    "parent": ("Parent volunteer", "Graphic designer", "Pharmacist"),
+    "volunteer": ("Community volunteer", "Retired librarian", "Student"),
 }
 # Which asks fit which role (weights over KINDS order).
 _KIND_WEIGHTS = {
@@ -270,7 +273,7 @@ class _Person:
     category: str = "none"  # warm | lapsed | oneway_out | oneway_in | none (generation intent)
     dead: bool = False  # address bounces
     ooo: list = field(default_factory=list)  # [(start, end, style)]
-    two_way: list = field(default_factory=list)  # [(when, topic)] two-way exchanges
+    two_way: list = field(default_factory=list)  # [(first msg, last msg, topic)] two-way exchanges
     owner: str = TEAM[0]
     colleague: "_Person | None" = None
 
@@ -657,8 +660,8 @@ _REPLY_REFERRAL_FREEMAIL = (
 )
 _REPLY_UNSUB = ("Please take me off this list.", "Unsubscribe", "Please remove me from your mailing list. Thanks.")
 _REPLY_COLLEAGUE = (
-    "Hi {sfirst}, {pfirst} forwarded your note to me - I look after community partnerships at {org}.",
-    "Hi {sfirst}, I'm answering on behalf of {pfirst}, who passed your email on to me.",
+    "{pfirst} forwarded your note to me - I look after community partnerships at {org}.",
+    "I'm answering on behalf of {pfirst}, who passed your email on to me.",
 )
 _TEAM_ACK = {
     "yes": ("Wonderful - thank you so much, {first}! I'll send over the details this week.",
@@ -670,6 +673,9 @@ _TEAM_ACK = {
     "referral": ("Thank you, {first}! I'll reach out to {cname}.",),
     "unsubscribe": ("Done - sorry for the bother, {first}.",),
 }
+_KIND_TOPIC = {"donation": "our spring appeal", "meeting": "getting together", "introduction": "the introduction",
+               "interview": "the podcast", "volunteering": "volunteering with us", "endorsement": "the testimonial",
+               "purchase": "the gala"}
 _FOLLOWUP = (
     "Hi {first}, just bumping this to the top of your inbox in case it got buried.",
     "Hi {first} - following up on my note from last week. {restate}",
@@ -694,7 +700,7 @@ _HISTORY_IN_FIRST = (
     ("your question about volunteering", "Volunteering question",
      "Hi, a friend told me you sometimes need readers for the after-school clubs. How does that work?",
      "Hi {first}, thanks for asking! Volunteers read with the same child once a week for a term, and we run a "
-     "short training first. I've attached nothing scary, just our calendar link: riverbend-literacy.org/join",
+     "short training first. Here's our calendar of sessions: riverbend-literacy.org/join",
      "Thanks, that's really helpful."),
     ("the podcast episode on reading aloud", "Loved the reading-aloud episode",
      "I listened to your episode on reading aloud to toddlers and wanted to say thank you - it changed our "
@@ -726,16 +732,16 @@ _ONEWAY_IN = (
     ("Partnership idea", "Hello, we run a small kids' art program and wondered if you'd like to collaborate."),
 )
 _GIVE_FIRST = (
-    ("An article you might like",
+    ("the article on summer reading loss", "An article you might like",
      "Hi {first}, I came across this piece on summer reading loss and thought of {thing} straight away - no need "
      "to reply, I just thought you'd find it useful: https://riverbend-literacy.org/blog/summer-slide"),
-    ("Someone you should meet?",
+    ("the introduction I offered", "Someone you should meet?",
      "Hi {first}, I met someone at the library forum who is running a program very like {thing}. Would an "
      "introduction be useful? Happy to connect you if so, and no worries if not."),
-    ("Spare books",
+    ("the spare picture books", "Spare books",
      "Hi {first}, we have a spare box of new picture books from the spring drive. If {aud} would enjoy them, "
      "I can drop them off whenever suits you - they're yours either way."),
-    ("Thought of you",
+    ("the podcast episode I sent", "Thought of you",
      "Hi {first}, we featured a listener question last week that made me think of {thing}. Here's the "
      "episode if you're curious: https://riverbend-literacy.org/podcast/42 - no reply needed."),
 )
@@ -767,6 +773,15 @@ _NEWSLETTER_ITEMS = (
     "Turning Pages, our podcast, passed its fiftieth episode.",
     "Ten new volunteers finished their training this month.",
     "We gave away 1,200 books at the summer fair.",
+)
+_PARTNER_NEWS = (
+    "Applications for the community grants round open on the first of next month.",
+    "Save the date: the regional literacy network meets in the Millbrook Library auditorium.",
+    "New this season: a free workshop series for volunteer tutors.",
+    "Our board welcomed three new members this quarter.",
+    "Thank you to everyone who came to the open house - over two hundred visitors.",
+    "The annual report is out, with stories from twelve partner programs.",
+    "Opening hours change next week; see the website for details.",
 )
 _OTHER_NEWSLETTERS = (
     ("Lantern Literacy Alliance", "news@lanternlit.org", "news.lanternlit.org", "Alliance News: {month}"),
@@ -888,9 +903,21 @@ def _team_tz(when: datetime) -> timezone:
     return timezone(timedelta(hours=-5 if _us_dst(when) else -6))
 
 
+def _eu_dst(when: datetime) -> bool:
+    """EU summer time: last Sunday of March 01:00 UTC .. last Sunday of October 01:00 UTC."""
+    y = when.year
+    mar = datetime(y, 3, 31, 1, tzinfo=UTC)
+    mar -= timedelta(days=(mar.weekday() + 1) % 7)
+    octo = datetime(y, 10, 31, 1, tzinfo=UTC)
+    octo -= timedelta(days=(octo.weekday() + 1) % 7)
+    return mar <= when < octo
+
+
 def _person_tz(p: _Person, when: datetime) -> timezone:
     off = p.tz
     if off in (-480, -420, -360, -300, -240) and _us_dst(when):
+        off += 60
+    elif off in (0, 60, 120) and _eu_dst(when):
         off += 60
     return timezone(timedelta(minutes=off))
 
@@ -950,17 +977,23 @@ def _wrap(text: str) -> str:
 def _text_part(text: str, subtype: str = "plain", charset: str = "utf-8") -> tuple[list[str], str]:
     data = text.encode(charset)
     if data.isascii() and max((len(line) for line in text.split("\n")), default=0) < 900:
-        cte, body = "7bit", text
-        cs = "us-ascii" if subtype == "plain" and charset == "utf-8" and len(text) % 3 == 0 else charset
+        cte, body, cs = "7bit", text, charset
     else:
         cte, body = "quoted-printable", quopri.encodestring(data).decode("ascii")
         cs = charset
     return [f'Content-Type: text/{subtype}; charset="{cs}"', f"Content-Transfer-Encoding: {cte}"], body
 
 
+def _html_para(p: str) -> str:
+    lines = p.split("\n")
+    if len(lines) > 1 and all(len(x) > 45 for x in lines[:-1]) and not any(x.startswith(">") for x in lines):
+        return _html.escape(" ".join(lines))  # a wrapped prose paragraph
+    return _html.escape(p).replace("\n", "<br>\n")
+
+
 def _html_of(text: str) -> str:
     paras = [p for p in text.split("\n\n") if p.strip()]
-    inner = "\n".join("<p>" + _html.escape(p).replace("\n", "<br>\n") + "</p>" for p in paras)
+    inner = "\n".join("<p>" + _html_para(p) + "</p>" for p in paras)
     return ('<html><head><meta charset="utf-8"></head><body style="font-family: Georgia, serif;">\n'
             f"{inner}\n</body></html>")
 
@@ -1054,6 +1087,7 @@ class _World:
         self.quirk_done = {"nodate": False, "baddate": False}
         self.ooo_sent: set = set()  # (email, thread root) pairs - bounded by the world's asks
         self.special_ooo = {"de": 0, "fr": 0, "plain": 0}
+        self.in_asks = False  # the date quirks go on replies to asks
 
     # ---------------------------------------------------------------- helpers
     def _mid(self, domain: str, when: datetime) -> str:
@@ -1081,6 +1115,15 @@ class _World:
         if d.weekday() >= 5 and self.rng.random() < 0.8:  # mostly weekdays
             d += timedelta(days=7 - d.weekday())
         return d
+
+    def _awake(self, p: _Person | None, t: datetime) -> datetime:
+        """Move a human's send time out of the small hours of their own time zone (p=None: the team's)."""
+        local = t.astimezone(_person_tz(p, t) if p is not None else _team_tz(t))
+        if local.hour < 7:
+            t += timedelta(hours=7 - local.hour, minutes=self.rng.randint(0, 90))
+        elif local.hour >= 23:
+            t += timedelta(hours=31 - local.hour, minutes=self.rng.randint(0, 90))
+        return t
 
     def _delay(self) -> timedelta:
         if self.rng.random() < 0.06:
@@ -1161,11 +1204,12 @@ class _World:
 
     # ---------------------------------------------------------------- warmth
     def warmth(self, p: _Person, t: datetime) -> str:
+        """warm: a two-way exchange wholly inside the 365 days before t; lapsed: only older ones."""
         recent = older = False
-        for when, _topic in p.two_way:
-            if when >= t:
+        for first, last, _topic in p.two_way:
+            if last >= t:
                 continue
-            if when >= t - timedelta(days=365):
+            if first >= t - timedelta(days=365):
                 recent = True
             else:
                 older = True
@@ -1173,9 +1217,9 @@ class _World:
 
     def last_topic(self, p: _Person, t: datetime) -> tuple[datetime, str] | None:
         best = None
-        for when, topic in p.two_way:
-            if when < t and (best is None or when > best[0]):
-                best = (when, topic)
+        for first, last, topic in p.two_way:
+            if last < t and (best is None or last > best[0]):
+                best = (last, topic)
         return best
 
     # ---------------------------------------------------------------- planning
@@ -1196,18 +1240,20 @@ class _World:
         # mass blasts
         for off, s_i, kind, focus, (lo, hi), tool, greet, html, subject in _BLASTS:
             day = self.start + timedelta(seconds=period * off)
+            day += timedelta(days=(7 - day.weekday()) % 7 if day.weekday() >= 5 else 0)
             k = rng.randint(lo, hi)
             pool = [p for p in mailing if p.category in ("oneway_out", "none", "lapsed")]
             warmish = [p for p in mailing if p.category == "warm"]
-            recips = rng.sample(pool, min(len(pool), k - k // 4)) + rng.sample(warmish, min(len(warmish), k // 4))
+            recips = rng.sample(pool, min(len(pool), k - k // 7)) + rng.sample(warmish, min(len(warmish), k // 7))
             rng.shuffle(recips)
             for p in recips:
                 note(p, day)
             self.asks.append((day, "blast", (s_i, kind, focus, tool, greet, html, subject, recips)))
         for off, s_i, kind, focus, style, subject, body in _GROUP_ASKS:
             day = self.start + timedelta(seconds=period * off)
+            day += timedelta(days=(7 - day.weekday()) % 7 if day.weekday() >= 5 else 0)
             if style == "bcc":
-                recips = rng.sample(mailing, rng.randint(22, 38))
+                recips = rng.sample([p for p in mailing if p.category != "warm"], rng.randint(22, 38))
             else:
                 recips = rng.sample([p for p in mailing if p.category in ("warm", "lapsed")], 8)
             for p in recips:
@@ -1286,7 +1332,9 @@ class _World:
     def out(self, sender: str, to: list[_Person], when: datetime, subject: str, text: str, *,
             cc: list = (), cc_team: tuple = (), bcc: list = (), to_header: str | None = None,
             reply: _Ref | None = None, extra: list[str] = (), html: str | None = None,
-            truth: dict | None = None, keep_refs: bool = True) -> tuple[SampleMessage, _Ref]:
+            truth: dict | None = None, keep_refs: bool = True, own: str | None = None) \
+            -> tuple[SampleMessage, _Ref]:
+        when = when.replace(microsecond=0)
         tz = _team_tz(when)
         mid = self._mid(TEAM_DOMAIN, when)
         h = [f"Date: {format_datetime(when.astimezone(tz))}",
@@ -1313,13 +1361,15 @@ class _World:
         raw = _assemble(h, text, html, self._boundary() if html == "alt" else "")
         msg = SampleMessage("Sent", when, raw, truth)
         to_line = ", ".join(f"{p.name} <{p.email}>" for p in to) if not to_header else to_header
-        ref = _Ref(mid, refs, subject, _team_display(sender), sender, to_line, when, tz, text)
+        ref = _Ref(mid, refs, subject, _team_display(sender), sender, to_line, when, tz, own or text)
         return msg, ref
 
     def inbound(self, frm: _Person, to_addr: str, when: datetime, subject: str, text: str, *,
                 reply: _Ref | None = None, keep_refs: bool = True, extra: list[str] = (),
                 html: str | None = None, charset: str = "utf-8", cc: list[str] = (),
-                from_header: str | None = None, human: bool = True) -> tuple[SampleMessage, _Ref]:
+                from_header: str | None = None, human: bool = True, own: str | None = None) \
+            -> tuple[SampleMessage, _Ref]:
+        when = when.replace(microsecond=0)
         tz = _person_tz(frm, when)
         mid = self._mid(frm.domain, when)
         date = format_datetime(when.astimezone(tz))
@@ -1328,7 +1378,7 @@ class _World:
                f"{self.cycle:02X}\n\tfor <{to_addr}>; {date}")
         h = [rec]
         date_hdr = f"Date: {date}"
-        if human and self.quirks and reply is not None:
+        if human and self.quirks and reply is not None and self.in_asks:
             self.inbound_human += 1
             if self.inbound_human == 7 and not self.quirk_done["nodate"]:
                 date_hdr, self.quirk_done["nodate"] = None, True
@@ -1351,7 +1401,7 @@ class _World:
         h += list(extra)
         raw = _assemble(h, text, html, self._boundary() if html == "alt" else "", charset)
         msg = SampleMessage("INBOX", when, raw, None)
-        ref = _Ref(mid, refs, subject, frm.name, frm.email, to_addr, when, tz, text)
+        ref = _Ref(mid, refs, subject, frm.name, frm.email, to_addr, when, tz, own or text)
         return msg, ref
 
     # ---------------------------------------------------------------- reply text helpers
@@ -1397,7 +1447,7 @@ class _World:
             extra.append("X-Mailer: Microsoft Outlook 16.0")
             html = "alt" if rng.random() < 0.5 else None
         return self.inbound(author, team_addr, when, subject, text, reply=orig, keep_refs=keep, extra=extra,
-                            html=html, cc=cc)
+                            html=html, cc=cc, own=body)
 
     # ---------------------------------------------------------------- auto-replies and bounces
     def ooo_for(self, p: _Person, when: datetime):
@@ -1415,20 +1465,21 @@ class _World:
         when = orig.when + timedelta(minutes=self.rng.uniform(0.5, 25))
         back = until + timedelta(days=1)
         back_local = back.astimezone(_person_tz(p, back))
+        until_local = until.astimezone(_person_tz(p, until))
         base = _strip_re(orig.subject)
         extra: list[str] = []
         charset = "utf-8"
         if p.lang == "de":
             subject = f"Abwesenheitsnotiz: {base}"
-            text = (f"Vielen Dank für Ihre Nachricht. Ich bin bis einschließlich {back_local.day}."
-                    f"{back_local.month}.{back_local.year} nicht im Büro und habe nur eingeschränkt Zugriff auf "
+            text = (f"Vielen Dank für Ihre Nachricht. Ich bin bis einschließlich {until_local.day}."
+                    f"{until_local.month}.{until_local.year} nicht im Büro und habe nur eingeschränkt Zugriff auf "
                     f"meine E-Mails. In dringenden Fällen wenden Sie sich bitte an info@{p.domain}.\n\n"
                     f"Mit freundlichen Grüßen\n{p.name}")
             self.special_ooo["de"] += 1
         elif p.lang == "fr":
             subject = f"Réponse automatique : {base}"
-            text = (f"Bonjour,\n\nJe suis absente du bureau jusqu'au {back_local.day}/{back_local.month:02d}/"
-                    f"{back_local.year} inclus, avec un accès limité à mes e-mails. Pour toute demande urgente, "
+            text = (f"Bonjour,\n\nJe suis absente du bureau jusqu'au {until_local.day}/{until_local.month:02d}/"
+                    f"{until_local.year} inclus, avec un accès limité à mes e-mails. Pour toute demande urgente, "
                     f"merci d'écrire à contact@{p.domain}.\n\nCordialement,\n{p.name}")
             charset = "iso-8859-1"
             self.special_ooo["fr"] += 1
@@ -1484,12 +1535,23 @@ class _World:
             human = ("Your message could not be delivered within the retry period and has been returned.\n\n"
                      f"<{p.email}>: delivery temporarily suspended: connection timed out")
             subject = "Undelivered Mail Returned to Sender"
+        when = when.replace(microsecond=0)
         tz = _person_tz(p, when)
         date = format_datetime(when.astimezone(tz))
         mid = self._mid(host, when)
         bnd = self._boundary()
         head_end = orig_raw.find(b"\r\n\r\n")
         orig_headers = orig_raw[:head_end].decode("ascii").replace("\r\n", "\n")
+        kept, skip = [], False
+        for line in orig_headers.split("\n"):  # the transmitted copy never carried the Bcc header
+            if line[:1] in (" ", "\t"):
+                if not skip:
+                    kept.append(line)
+                continue
+            skip = line.lower().startswith("bcc:")
+            if not skip:
+                kept.append(line)
+        orig_headers = "\n".join(kept)
         status_block = (f"Reporting-MTA: dns; {host}\nArrival-Date: {format_datetime(orig.when)}\n\n"
                         f"Final-Recipient: rfc822; {p.email}\nOriginal-Recipient: rfc822;{p.email}\n"
                         f"Action: {action}\nStatus: {status}\nRemote-MTA: dns; {host}\nDiagnostic-Code: {diag}")
@@ -1520,8 +1582,8 @@ class _World:
         return SampleMessage("INBOX", when, raw, None)
 
     # ---------------------------------------------------------------- episodes: history and noise
-    def _two_way(self, p: _Person, when: datetime, topic: str) -> None:
-        p.two_way.append((when, topic))
+    def _two_way(self, p: _Person, first: datetime, last: datetime, topic: str) -> None:
+        p.two_way.append((first, last, topic))
 
     def history_episode(self, p: _Person, day: datetime) -> list[SampleMessage]:
         """A two-way exchange with p starting on `day`."""
@@ -1532,15 +1594,16 @@ class _World:
         if rng.random() < 0.6:
             topic, subj, t1, t2, t3 = rng.choice(_HISTORY_IN_FIRST)
             w1 = self._local_time(day, _person_tz(p, day))
-            m1, r1 = self.inbound(p, team, w1, subj, _wrap(t1.format(sfirst=tfirst) + "\n\n" + self._person_sig(p)))
+            m1, r1 = self.inbound(p, team, w1, subj,
+                                  _wrap(t1.format(sfirst=tfirst) + "\n\n" + self._person_sig(p)))
             out.append(m1)
-            w2 = w1 + self._delay() / 3
+            w2 = self._awake(None, w1 + self._delay() / 3)
             body = _wrap(f"{t2.format(first=p.first)}\n\n{tfirst}\n\n{_signature(team)}")
-            m2, r2 = self.out(team, [p], w2, "Re: " + subj, self._quote(body, r1, "gmail"), reply=r1)
+            m2, r2 = self.out(team, [p], w2, "Re: " + subj, self._quote(body, r1, "gmail"), reply=r1, own=body)
             out.append(m2)
             last = w2
             if t3 and rng.random() < 0.6:
-                w3 = w2 + self._delay() / 2
+                w3 = self._awake(p, w2 + self._delay() / 2)
                 m3, _ = self.human_reply(p, r2, w3, t3, team)
                 out.append(m3)
                 last = w3
@@ -1552,16 +1615,16 @@ class _World:
                      "recipients": [p.email], "answered_by": [p.email]}
             m1, r1 = self.out(team, [p], w1, subj, body, truth=truth)
             out.append(m1)
-            w2 = w1 + self._delay() / 2
+            w2 = self._awake(p, w1 + self._delay() / 2)
             m2, _ = self.human_reply(p, r1, w2, t2, team)
             out.append(m2)
             last = w2
             if not self._emit_ok(w2):
                 truth["answered_by"] = []
         if all(self._emit_ok(m.when) for m in out):
-            self._two_way(p, last, topic)
+            self._two_way(p, w1, last, topic)
             return out
-        return [m for m in out if self._emit_ok(m.when) and m.truth is None and m.folder == "INBOX"][:0]
+        return [m for m in out if self._emit_ok(m.when)]
 
     def histories(self) -> Iterator[SampleMessage]:
         rng = self.rng
@@ -1595,7 +1658,7 @@ class _World:
         others = [p for p in subs if p.category != "oneway_out"]
         month = _add_months(self.hist_start, 2)
         while month < self.start - timedelta(days=20):
-            recips = [p for p in ones if rng.random() < 0.6] + [p for p in others if rng.random() < 0.06]
+            recips = [p for p in ones if rng.random() < 0.5] + [p for p in others if rng.random() < 0.05]
             day = self._rand_day(month, month + timedelta(days=6))
             when0 = self._local_time(day, _team_tz(day), evening=0)
             title = f"Riverbend Readers - {_month_year(month)} update"
@@ -1630,9 +1693,8 @@ class _World:
                 local, domain = addr.split("@")
                 frm = _Person(first=name, last="", email=addr, domain=domain, org=name, role="peer", title="",
                               tz=-300, lang="en", noise=0, thing="", aud="", hooks=())
-                items = rng.sample(_NEWSLETTER_ITEMS, 2)
-                text = (f"{name} - news for {_month_year(month)}\n\n" + "\n\n".join(
-                    f"{it.replace('our', 'a partner').replace('Our', 'A partner')}" for it in items)
+                items = rng.sample(_PARTNER_NEWS, 2)
+                text = (f"{name} - news for {_month_year(month)}\n\n" + "\n\n".join(items)
                     + f"\n\nYou are receiving this because you subscribed to {name} updates.\n"
                     f"Unsubscribe: https://{domain}/unsubscribe")
                 extra = [f"List-Id: {name} <{list_id}>",
@@ -1675,8 +1737,8 @@ class _World:
             w2 = w1 + timedelta(minutes=rng.uniform(10, 600))
             back = [_Person(first=_TEAM_INFO[a][0], last=_TEAM_INFO[a][1], email=a, domain=TEAM_DOMAIN, org=None,
                             role="peer", title="", tz=-300, lang="en", noise=0, thing="", aud="", hooks=())]
-            m2, _ = self.out(b, back, w2, "Re: " + subj,
-                             self._quote(_wrap(f"{t2}\n\n{_TEAM_INFO[b][0]}"), r1, "gmail"), reply=r1)
+            own = _wrap(f"{t2}\n\n{_TEAM_INFO[b][0]}")
+            m2, _ = self.out(b, back, w2, "Re: " + subj, self._quote(own, r1, "gmail"), reply=r1, own=own)
             if self._emit_ok(m2.when):
                 yield m2
 
@@ -1690,7 +1752,7 @@ class _World:
                 continue
             gday = day - timedelta(days=rng.randint(7, 25))
             w = self._local_time(gday, _team_tz(gday))
-            subj, text = rng.choice(_GIVE_FIRST)
+            topic, subj, text = rng.choice(_GIVE_FIRST)
             body = _wrap(f"{text.format(first=p.first, thing=p.thing, aud=p.aud)}\n\n{_TEAM_INFO[sender][0]}\n\n"
                          f"{_signature(sender)}")
             truth = {"kind": "none", "audience": "personal", "focus": "other", "warmth": self.warmth(p, w),
@@ -1700,19 +1762,19 @@ class _World:
                 continue
             yield m
             if rng.random() < 0.4:
-                w2 = w + self._delay() / 2
+                w2 = self._awake(p, w + self._delay() / 2)
                 if w2 < day:
                     m2, _ = self.human_reply(p, r, w2, rng.choice(_GIVE_FIRST_REPLY), sender)
                     truth["answered_by"] = [p.email]
-                    self._two_way(p, w2, "the note I sent you")
+                    self._two_way(p, w, w2, topic)
                     yield m2
 
     # ---------------------------------------------------------------- asks
     def _answer_p(self, p: _Person, audience: str, focus: str, warmth: str, kind: str) -> float:
-        x = -3.15
+        x = -3.3
         x += 1.9 if audience == "personal" else 0.0
         x += 0.9 if focus == "other" else 0.0
-        x += {"warm": 1.3, "lapsed": 0.5, "cold": 0.0}[warmth]
+        x += {"warm": 1.3, "lapsed": 0.7, "cold": 0.0}[warmth]
         x += {"donation": -0.35, "purchase": -0.45, "meeting": 0.15, "interview": 0.35, "introduction": 0.0,
               "volunteering": -0.1, "endorsement": 0.1}[kind]
         x += p.noise + self.rng.gauss(0, 0.35)
@@ -1756,27 +1818,29 @@ class _World:
                                                        org=p.org or "our organisation")
             text = lead + " " + rng.choice(_REPLY_YES.get(kind, ("Happy to help.",)) + _REPLY_MAYBE)
             rkind = "colleague"
+        t = self._awake(author, t)
         m, r = self.human_reply(p, target, t, text, team_addr, cc=cc_hi_all, author=author)
         if not self._emit_ok(m.when):
             return out
         out.append(m)
         answered_in_time.append(p.email)
-        topic = "your reply about " + _strip_re(target.subject).lower()
+        topic = _KIND_TOPIC.get(kind, "the note I sent")
         if rkind != "colleague":
-            self._two_way(p, t, topic)
+            self._two_way(p, target.when, t, topic)
         # our answer
         if rng.random() < 0.7 and rkind in _TEAM_ACK or rkind == "colleague":
             ack_kind = rkind if rkind in _TEAM_ACK else "yes"
             ack = rng.choice(_TEAM_ACK[ack_kind]).format(first=author.first,
                                                          cname=colleague.name if colleague else "")
-            w = t + timedelta(hours=rng.uniform(0.5, 30))
-            body = self._quote(_wrap(f"{ack}\n\n{_TEAM_INFO[team_addr][0]}\n\n{_signature(team_addr)}"), r,
-                               "gmail")
-            m2, r2 = self.out(team_addr, [author], w, "Re: " + _strip_re(target.subject), body, reply=r)
+            w = self._awake(None, t + timedelta(hours=rng.uniform(0.5, 30)))
+            own = _wrap(f"{ack}\n\n{_TEAM_INFO[team_addr][0]}\n\n{_signature(team_addr)}")
+            body = self._quote(own, r, "gmail")
+            m2, r2 = self.out(team_addr, [author], w, "Re: " + _strip_re(target.subject), body, reply=r,
+                              own=own)
             if self._emit_ok(m2.when):
                 out.append(m2)
                 if rkind == "colleague":
-                    self._two_way(author, w, topic)
+                    self._two_way(author, t, w, topic)
         return out
 
     def deliver(self, p: _Person, msg: SampleMessage, ref: _Ref, team_addr: str) -> tuple[bool, list]:
@@ -1849,8 +1913,8 @@ class _World:
         answered = rng.random() < self._answer_p(p, "personal", focus, warmth, kind)
         reply_at = when + self._delay() if answered else None
         o = self.ooo_for(p, when)
-        if reply_at is not None and o is not None and reply_at < o[0] + (o[1] - o[0]):
-            reply_at = o[1] + timedelta(hours=rng.uniform(10, 70))
+        if reply_at is not None and o is not None and reply_at < o[0]:
+            reply_at = o[0] + timedelta(hours=rng.uniform(10, 70))  # answers once back at work
         # follow-ups
         last = ref
         n_follow = 0
@@ -1863,9 +1927,10 @@ class _World:
             if fw <= last.when:
                 fw = last.when + timedelta(days=3)
             ftext = rng.choice(_FOLLOWUP).format(first=p.first, restate=_FOLLOWUP_RESTATE[focus])
-            ftext = self._quote(_wrap(f"{ftext}\n\n{sf}\n\n{_signature(sender)}"), last, "gmail")
+            fown = _wrap(f"{ftext}\n\n{sf}\n\n{_signature(sender)}")
+            ftext = self._quote(fown, ref, "gmail")  # quotes the original ask
             fsubj = ("Re: " if rng.random() < 0.65 else "Following up: ") + _strip_re(subject)
-            fm, fref = self.out(sender, [p], fw, fsubj, ftext, reply=last)
+            fm, fref = self.out(sender, [p], fw, fsubj, ftext, reply=last, own=fown)
             if not self._emit_ok(fm.when):
                 break
             out.append(fm)
@@ -1911,7 +1976,7 @@ class _World:
                 t = when + self._delay()
                 o = self.ooo_for(p, when)
                 if o is not None:
-                    t = max(t, o[1] + timedelta(hours=rng.uniform(10, 70)))
+                    t = max(t, o[0] + timedelta(hours=rng.uniform(10, 70)))
                 answered_by: list[str] = []
                 out += self.respond(p, ref, t, kind, "mass", focus, sender, answered_by, [])
                 truth["answered_by"] = answered_by
@@ -1951,6 +2016,7 @@ class _World:
         return out
 
     def ask_episodes(self) -> Iterator[SampleMessage]:
+        self.in_asks = True
         for day, typ, payload in self.asks:
             if typ == "personal":
                 yield from self.personal_ask(day, *payload)

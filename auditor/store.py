@@ -86,17 +86,17 @@ class Store:
     # -- schema ----------------------------------------------------------------------------------------------
     def migrate(self) -> list[int]:
         """Apply every migration newer than the database, each in its own transaction."""
-        self.con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+        self.run("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                          "name VARCHAR, applied_at TIMESTAMPTZ)")
-        done = {row[0] for row in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
+        done = {row[0] for row in self.run("SELECT version FROM schema_migrations")}
         applied = []
         for file in sorted(MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.sql")):
             version = int(file.name[:4])
             if version in done:
                 continue
             with self.transaction():
-                self.con.execute(file.read_text())
-                self.con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, file.stem, now()])
+                self.run(file.read_text())
+                self.run("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, file.stem, now()])
             applied.append(version)
         return applied
 
@@ -113,17 +113,17 @@ class Store:
 
     # -- runs ------------------------------------------------------------------------------------------------
     def begin_run(self, command: str, sources: Iterable[str] = ()) -> int:
-        return self.con.execute(
+        return self.run(
             "INSERT INTO runs (command, started_at, status, sources) VALUES (?, ?, 'running', ?) RETURNING run_id",
-            [command, now(), list(sources)]).fetchone()[0]
+            [command, now(), list(sources)])[0][0]
 
     def add_counts(self, run_id: int, *, read: int = 0, new: int = 0, duplicate: int = 0, quarantined: int = 0) -> None:
-        self.con.execute('UPDATE runs SET "read" = "read" + ?, new = new + ?, duplicate = duplicate + ?, '
+        self.run('UPDATE runs SET "read" = "read" + ?, new = new + ?, duplicate = duplicate + ?, '
                          "quarantined = quarantined + ? WHERE run_id = ?",
                          [read, new, duplicate, quarantined, run_id])
 
     def finish_run(self, run_id: int, status: str, detail: dict[str, Any] | None = None) -> None:
-        self.con.execute("UPDATE runs SET status = ?, finished_at = ?, detail = ? WHERE run_id = ?",
+        self.run("UPDATE runs SET status = ?, finished_at = ?, detail = ? WHERE run_id = ?",
                          [status, now(), json.dumps(detail or {}, default=str), run_id])
 
     # -- ingest ----------------------------------------------------------------------------------------------
@@ -133,16 +133,16 @@ class Store:
         frame = pl.DataFrame({"h": hashes})
         self.con.register("_hashes", frame)
         try:
-            rows = self.con.execute(
+            rows = self.run(
                 "SELECT h FROM _hashes WHERE h IN (SELECT raw_sha256 FROM messages) "
-                "OR h IN (SELECT raw_sha256 FROM quarantine)").fetchall()
+                "OR h IN (SELECT raw_sha256 FROM quarantine)")
         finally:
             self.con.unregister("_hashes")
         return {r[0] for r in rows}
 
     def known_locations(self, kind: str, source: str) -> set[tuple[str, str]]:
-        rows = self.con.execute("SELECT folder, location FROM locations WHERE kind = ? AND source = ?",
-                                [kind, source]).fetchall()
+        rows = self.run("SELECT folder, location FROM locations WHERE kind = ? AND source = ?",
+                                [kind, source])
         return {(f, l) for f, l in rows}
 
     def save_batch(self, run_id: int, messages: list[dict], locations: list[dict], quarantined: list[dict],
@@ -159,13 +159,13 @@ class Store:
         try:
             with self.transaction():
                 cols = ", ".join(MESSAGE_SCHEMA)
-                self.con.execute(f"INSERT INTO messages ({cols}, run_id, stored_at) "
+                self.run(f"INSERT INTO messages ({cols}, run_id, stored_at) "
                                  f"SELECT {cols}, $run, $at FROM _msgs ON CONFLICT DO NOTHING",
                                  {"run": run_id, "at": stamp})
-                self.con.execute("INSERT INTO quarantine (raw_sha256, reason, size, raw, run_id, quarantined_at) "
+                self.run("INSERT INTO quarantine (raw_sha256, reason, size, raw, run_id, quarantined_at) "
                                  "SELECT raw_sha256, reason, size, raw, $run, $at FROM _quar ON CONFLICT DO NOTHING",
                                  {"run": run_id, "at": stamp})
-                self.con.execute("INSERT INTO locations SELECT kind, source, folder, location, raw_sha256, $run, $at "
+                self.run("INSERT INTO locations SELECT kind, source, folder, location, raw_sha256, $run, $at "
                                  "FROM _locs ON CONFLICT DO UPDATE SET raw_sha256 = excluded.raw_sha256, "
                                  "seen_at = excluded.seen_at", {"run": run_id, "at": stamp})
                 self.add_counts(run_id, **counts)
@@ -181,9 +181,9 @@ class Store:
         try:
             if not in_transaction:
                 self.con.begin()
-            self.con.execute(f"DELETE FROM {table}")
+            self.run(f"DELETE FROM {table}")
             cols = ", ".join(f'"{c}"' for c in frame.columns)
-            self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _frame")
+            self.run(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _frame")
             if not in_transaction:
                 self.con.commit()
         except BaseException:
@@ -194,11 +194,11 @@ class Store:
             self.con.unregister("_frame")
 
     def stage_fingerprint(self, stage: str) -> str | None:
-        row = self.con.execute("SELECT fingerprint FROM stage_state WHERE stage = ?", [stage]).fetchone()
-        return row[0] if row else None
+        rows = self.run("SELECT fingerprint FROM stage_state WHERE stage = ?", [stage])
+        return rows[0][0] if rows else None
 
     def set_stage_fingerprint(self, stage: str, fingerprint: str, run_id: int) -> None:
-        self.con.execute("INSERT OR REPLACE INTO stage_state VALUES (?, ?, ?, ?)", [stage, fingerprint, run_id, now()])
+        self.run("INSERT OR REPLACE INTO stage_state VALUES (?, ?, ?, ?)", [stage, fingerprint, run_id, now()])
 
     # -- reading ---------------------------------------------------------------------------------------------
     def query(self, name: str, **params: Any) -> pl.DataFrame:
@@ -213,5 +213,9 @@ class Store:
         return self.con.sql(sql, params=params).pl()
 
     def scalar(self, sql: str, params: list | None = None) -> Any:
-        row = self.con.execute(sql, params or []).fetchone()
-        return row[0] if row else None
+        rows = self.run(sql, params)
+        return rows[0][0] if rows else None
+
+    def run(self, sql: str, params: Any = None) -> list[tuple]:
+        """Execute and fetch everything: DuckDB 2 refuses new work on a connection with a result left unread."""
+        return self.con.execute(sql, params).fetchall()

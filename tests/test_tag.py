@@ -1,0 +1,127 @@
+import polars as pl
+import pytest
+
+from auditor.config import Identity
+from auditor.tag import run_tag, tag_frames
+from auditor.tag.text import clean_text, split_sentences
+
+from conftest import make_settings
+
+
+def tags_of(store):
+    return {(r["message_id"], r["recipient"]): r for r in store.frame("SELECT * FROM tags").to_dicts()}
+
+
+@pytest.fixture
+def tagged(ingested, settings):
+    store, run_id, _ = ingested
+    result = run_tag(store, settings, run_id)
+    return store, result, tags_of(store)
+
+
+def test_every_outbound_message_to_someone_outside_the_team_is_an_ask(tagged):
+    store, result, tags = tagged
+    asks = {m for m, _ in tags}
+    assert asks == {"<bp-0112-sam@brightpath.org>", "<bp-0303-sam-lena@brightpath.org>",
+                    "<bp-0310-appeal@brightpath.org>", "<bp-0316-omar@brightpath.org>"}
+    assert "<bp-0313-team@brightpath.org>" not in asks                      # team-only mail
+    directions = dict(store.run("SELECT message_id, direction FROM mails"))
+    assert directions["<bp-0313-team@brightpath.org>"] == "team"
+    assert directions["<CAL1-lena-0304@hillside-school.org>"] == "in"
+    assert all(t["is_ask"] for t in tags.values())
+    assert len([k for k in tags if k[0] == "<bp-0310-appeal@brightpath.org>"]) == 6   # one row per recipient
+    assert result.asks == 4 and result.rows == 9
+
+
+def test_the_three_axes_and_kind_match_a_careful_reader(tagged):
+    _, _, tags = tagged
+    podcast = tags["<bp-0303-sam-lena@brightpath.org>", "lena.vogt@hillside-school.org"]
+    assert (podcast["audience"], podcast["focus"], podcast["warmth"], podcast["ask_kind"]) == ("personal", "other", "warm", "interview")
+    assert podcast["ask_size"] == "30-minute" and "interview" in podcast["ask_sentence"]
+    assert podcast["gave_first"] is True                                       # the January note asked for nothing
+    assert any(r.startswith("two-way contact") for r in podcast["warmth_reasons"])
+
+    appeal = tags["<bp-0310-appeal@brightpath.org>", "ada@mailbox.example"]
+    assert (appeal["audience"], appeal["focus"], appeal["warmth"], appeal["ask_kind"]) == ("mass", "self", "cold", "donation")
+    assert appeal["audience_score"] >= 2 and any("List-Unsubscribe" in r for r in appeal["audience_reasons"])
+    assert tags["<bp-0310-appeal@brightpath.org>", "lena.vogt@hillside-school.org"]["warmth"] == "warm"
+
+    intro = tags["<bp-0316-omar@brightpath.org>", "omar@cedar-fund.example"]
+    assert (intro["audience"], intro["focus"], intro["warmth"], intro["ask_kind"]) == ("personal", "self", "cold", "introduction")
+    assert intro["warmth_reasons"][0] == "no earlier mail with them"
+
+    note = tags["<bp-0112-sam@brightpath.org>", "lena.vogt@hillside-school.org"]
+    assert note["ask_kind"] == "none" and note["warmth"] == "cold"
+    assert note["warmth_reasons"][0] == "one-way: they wrote to us before, we never wrote back"
+
+
+def test_sentences_are_coloured_and_the_ask_sentence_marked(tagged):
+    store, _, _ = tagged
+    rows = store.frame("SELECT text, colour, is_ask FROM tag_sentences WHERE message_id = '<bp-0310-appeal@brightpath.org>' ORDER BY idx")
+    ask = rows.filter(pl.col("is_ask"))
+    assert ask["text"].to_list() == ["Will you chip in $25 to help us hit our goal?"]
+    assert ask["colour"].to_list() == ["self"]                  # says "you", serves our need
+    assert rows["colour"][0] == "neutral"                       # "Dear Friend,"
+
+
+def test_tagging_again_with_nothing_new_does_nothing_and_identity_change_retags(ingested, settings, tmp_path):
+    store, run_id, _ = ingested
+    assert run_tag(store, settings, run_id).skipped is False
+    assert run_tag(store, settings, run_id).skipped is True
+    narrower = make_settings(tmp_path, me=("rita@brightpath.org",))
+    retagged = run_tag(store, narrower, run_id)
+    assert retagged.skipped is False
+    # Now Sam is someone else: his mail is inbound, and Rita's note from Sam is not an ask.
+    assert store.scalar("SELECT count(*) FROM tags") == 0
+
+
+def test_a_rule_change_changes_the_digest_and_the_labels(ingested, tmp_path):
+    store, run_id, _ = ingested
+    first = run_tag(store, make_settings(tmp_path), run_id)
+    strict = run_tag(store, make_settings(tmp_path, rules={"audience": {"mass_threshold": 100.0}}), run_id)
+    assert first.ruleset_digest != strict.ruleset_digest and strict.skipped is False
+    assert set(store.frame("SELECT audience FROM tags")["audience"]) == {"personal"}
+    assert set(store.frame("SELECT ruleset_digest FROM tags")["ruleset_digest"]) == {strict.ruleset_digest}
+
+
+def test_identity_is_inferred_from_the_sent_folder_when_not_given(ingested, tmp_path):
+    store, run_id, _ = ingested
+    result = run_tag(store, make_settings(tmp_path, me=()), run_id)
+    assert result.inferred_identity and result.identity == Identity.parse(["sam@brightpath.org"])
+
+
+def test_a_lone_message_gets_every_label():
+    from datetime import datetime, timezone
+
+    row = {"raw_sha256": "h", "mail_key": "k", "message_id": "<1@us.org>", "in_reply_to": None, "reference_ids": [],
+           "from_addr": "me@us.org", "from_name": "Me", "recipients": [{"addr": "x@them.org", "name": "Xu Li", "field": "to"}],
+           "undisclosed": False, "sent_at": datetime(2026, 5, 1, tzinfo=timezone.utc), "subject": "Hello",
+           "body_text": "Hi Xu,\n\nWe need volunteers for our gala. Could you give us 2 hours a week?\n\nThanks",
+           "content_type": "text/plain", "dsn_recipients": [], "dsn_status": None, "dsn_original_id": None,
+           "h_list_unsubscribe": None, "h_list_id": None, "h_precedence": None, "h_auto_submitted": None,
+           "h_x_autoreply": None, "h_x_autorespond": None, "h_x_auto_response_suppress": None, "h_mailer": "",
+           "h_merge_header": False, "folders": ["Sent"]}
+    from auditor.config import load_rules
+
+    frames = tag_frames(pl.DataFrame([row]).lazy(), Identity.parse(["@us.org"]), load_rules(), "d")
+    tag = frames["tags"].to_dicts()[0]
+    assert (tag["audience"], tag["focus"], tag["warmth"], tag["ask_kind"]) == ("personal", "self", "cold", "volunteering")
+    assert tag["ask_size"] == "2 hours a week" and tag["history_incomplete"] is True
+
+
+def test_clean_text_drops_quotes_signatures_and_forwarded_blocks():
+    from auditor.config import load_rules
+
+    clean = load_rules()["clean"]
+    body = ("Thanks, that works.\n\n> earlier line\nOne more thing.\n\n-- \nSam\n")
+    assert clean_text(body, tuple(clean["quote_openers"]), tuple(clean["signature_openers"])) == "Thanks, that works.\n\nOne more thing."
+    outlook = "Sounds good.\n\n-----Original Message-----\nFrom: X\nSent: Monday\n\nold text"
+    assert clean_text(outlook, tuple(clean["quote_openers"]), tuple(clean["signature_openers"])) == "Sounds good."
+    german = "Gerne!\n\nAm 3. März 2026 um 10:00 schrieb Sam Ortiz <sam@brightpath.org>:\n> Hallo"
+    assert clean_text(german, tuple(clean["quote_openers"]), tuple(clean["signature_openers"])) == "Gerne!"
+
+
+def test_split_sentences_joins_wrapped_lines_and_keeps_the_greeting_apart():
+    text = "Hi Lena,\nYour circles are\nwonderful. Would you join us? Thanks!\n\n- first item\n- second item"
+    assert split_sentences(text) == ["Hi Lena,", "Your circles are wonderful.", "Would you join us?", "Thanks!",
+                                     "- first item", "- second item"]
