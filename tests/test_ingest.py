@@ -19,11 +19,11 @@ def test_every_file_is_stored_or_quarantined_and_counted(ingested):
     store, run_id, counts = ingested
     assert (counts.read, counts.new, counts.duplicate, counts.quarantined) == (14, 12, 0, 2)
     assert counts.new + counts.duplicate + counts.quarantined == counts.read
-    reasons = dict(store.con.execute("SELECT reason, size FROM quarantine").fetchall())
+    reasons = dict(store.run("SELECT reason, size FROM quarantine"))
     assert set(reasons) == {"empty file", "not an email: the file is a PDF document"}
     truncated = store.frame("SELECT flags FROM messages WHERE from_addr = 'omar@cedar-fund.example' AND subject = ''")
     assert truncated.height == 1 and "no_usable_date" in truncated["flags"][0]
-    row = store.con.execute('SELECT "read", new, duplicate, quarantined FROM runs WHERE run_id = ?', [run_id]).fetchone()
+    row = store.run('SELECT "read", new, duplicate, quarantined FROM runs WHERE run_id = ?', [run_id])[0]
     assert row == (14, 12, 0, 2)
 
 

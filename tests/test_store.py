@@ -13,8 +13,8 @@ from auditor.store import Store
 def test_new_database_is_migrated_once_and_private(tmp_path):
     path = tmp_path / "sub" / "a.duckdb"
     with Store.open(path) as store:
-        versions = store.con.execute("SELECT version FROM schema_migrations").fetchall()
-        tables = {r[0] for r in store.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        versions = store.run("SELECT version FROM schema_migrations")
+        tables = {r[0] for r in store.run("SELECT table_name FROM information_schema.tables")}
     assert versions == [(1,)]
     assert {"messages", "locations", "quarantine", "runs", "tags", "outcomes", "mails", "ask_outcomes"} <= tables
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
