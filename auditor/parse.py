@@ -15,7 +15,13 @@ from datetime import datetime, timezone
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
+import logging
+
 import mailparser
+
+# mail-parser logs a warning for every part type it does not decode (text/rfc822-headers in each bounce); the
+# parts are read here where they matter, and the noise would drown the CLI's own output.
+logging.getLogger("mailparser").setLevel(logging.ERROR)
 
 # Headers kept in the `headers` map: what the tagger and the reply matcher read (bulk, list, auto-reply and
 # mail-merge markers). The raw bytes stay in the database for anything else a later stage needs.

@@ -2108,18 +2108,24 @@ def _ensure_maildir(d: Path) -> None:
 def write_maildir(root: Path, messages: Iterable[SampleMessage], malformed: bool = True) -> int:
     """Write messages into a Maildir at `root` (INBOX) with a Maildir++ `.Sent` folder.
 
-    File names are deterministic: ``cur/<epoch>.M<seq>P0.sample:2,S``.  Returns the number of message files
-    written (including the broken ones when `malformed`)."""
+    File names are deterministic: ``cur/<epoch>.M<seq>P0.sample:2,S`` (seen); inbound mail from the last five
+    days before SAMPLE_AS_OF goes to ``new/<epoch>.M<seq>P0.sample`` (unread).  Directories that would be
+    empty get a ``.gitkeep`` (Maildir readers skip dot-files) so the layout survives a git checkout.
+    Returns the number of message files written (including the broken ones when `malformed`)."""
     root = Path(root)
     sent = root / ".Sent"
     _ensure_maildir(root)
     _ensure_maildir(sent)
     (sent / "maildirfolder").touch()
+    unread_from = SAMPLE_AS_OF - timedelta(days=5)
     n = 0
     for msg in messages:
         base = root if msg.folder == "INBOX" else sent
         epoch = int(msg.when.timestamp())
-        path = base / "cur" / f"{epoch}.M{n:06d}P0.sample:2,S"
+        if msg.folder == "INBOX" and unread_from <= msg.when < SAMPLE_AS_OF:
+            path = base / "new" / f"{epoch}.M{n:06d}P0.sample"
+        else:
+            path = base / "cur" / f"{epoch}.M{n:06d}P0.sample:2,S"
         path.write_bytes(msg.raw)
         os.utime(path, (epoch, epoch))
         n += 1
@@ -2128,6 +2134,10 @@ def write_maildir(root: Path, messages: Iterable[SampleMessage], malformed: bool
             path = root / "cur" / name
             path.write_bytes(data)
             n += 1
+    for d in (root, sent):
+        for sub in ("cur", "new", "tmp"):
+            if not any((d / sub).iterdir()):
+                (d / sub / ".gitkeep").touch()
     return n
 
 

@@ -1,0 +1,146 @@
+"""The command line through click's CliRunner: exit codes, exact first lines, env-var twins."""
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from auditor.cli import cli, main
+
+from conftest import MAILBOX, TEAM
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    """Invoke the CLI the way the entry point does (errors mapped to exit codes), in a clean working folder."""
+    monkeypatch.chdir(tmp_path)
+    for var in ("AUDITOR_DB", "AUDITOR_CONFIG", "AUDITOR_ME", "AUDITOR_NOW", "XDG_CONFIG_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+
+    def invoke(*args, env=None):
+        runner = CliRunner()
+        code = {}
+
+        def entry():
+            code["rc"] = main(list(args))
+
+        result = runner.invoke(_wrap(entry), [], env=env, catch_exceptions=False)
+        result.rc = code.get("rc")
+        return result
+    return invoke
+
+
+def _wrap(function):
+    import click
+
+    @click.command()
+    def command():
+        function()
+    return command
+
+
+def test_help_lists_every_command():
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for command in ("ingest", "tag", "match", "report", "audit", "demo"):
+        assert f"  {command} " in result.output
+    assert "Examples:" in result.output
+
+
+def test_every_command_takes_the_common_options():
+    for command in ("ingest", "tag", "match", "report", "audit"):
+        out = CliRunner().invoke(cli, [command, "--help"]).output
+        for option in ("--db", "--config", "--me", "--as-of", "AUDITOR_DB", "AUDITOR_NOW"):
+            assert option in out, (command, option)
+
+
+def test_a_missing_path_exits_2_with_one_sentence(run, tmp_path):
+    result = run("ingest", str(tmp_path / "nowhere"))
+    assert result.rc == 2
+    errors = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+    assert errors == [f"error: {tmp_path / 'nowhere'} does not exist: give a .eml file, a folder, an mbox file or a Maildir."]
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_truncated_binary_and_empty_files_are_all_accounted_for(run, tmp_path):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / "truncated.eml").write_bytes(b"From: a@x.org\nTo: b@y.org\nSubject: cut off in the midd")
+    (folder / "binary.eml").write_bytes(bytes(range(256)) * 4)
+    (folder / "empty.eml").write_bytes(b"")
+    result = run("ingest", str(folder), "--db", str(tmp_path / "a.duckdb"))
+    assert result.rc == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "read 3: 1 new, 0 duplicate, 2 quarantined"
+    assert "quarantined 1: empty file" in result.stdout
+    assert f"database: {tmp_path / 'a.duckdb'}" in result.stderr
+
+
+def test_db_comes_from_the_env_twin_then_the_config(run, tmp_path):
+    (tmp_path / "auditor.toml").write_text(f'[store]\ndb = "{tmp_path / "from-config.duckdb"}"\n')
+    result = run("ingest", str(MAILBOX))
+    assert result.rc == 0 and f"database: {tmp_path / 'from-config.duckdb'}" in result.stderr
+    result = run("ingest", str(MAILBOX), env={"AUDITOR_DB": str(tmp_path / "from-env.duckdb")})
+    assert result.rc == 0 and f"database: {tmp_path / 'from-env.duckdb'}" in result.stderr
+    assert result.stdout.startswith("read 14: 12 new")
+
+
+def test_a_config_file_that_does_not_exist_is_a_usage_error(run, tmp_path):
+    result = run("tag", "--config", str(tmp_path / "nope.toml"))
+    assert result.rc == 2 and "does not exist" in result.stderr
+
+
+def test_a_bad_identity_or_date_is_a_usage_error(run, tmp_path):
+    assert run("tag", "--me", "not-an-address", "--db", str(tmp_path / "a.duckdb")).rc == 2
+    result = run("report", "--as-of", "last tuesday", "--db", str(tmp_path / "a.duckdb"))
+    assert result.rc == 2 and "--as-of" in result.stderr
+
+
+def test_report_on_a_database_that_was_only_ingested_runs_every_stage(run, tmp_path):
+    db = str(tmp_path / "a.duckdb")
+    assert run("ingest", str(MAILBOX), "--db", db).rc == 0
+    result = run("report", "--db", db, "--me", TEAM, "--as-of", "2026-06-01", "-o", str(tmp_path / "r.html"))
+    assert result.rc == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"report: {tmp_path / 'r.html'}"
+    assert lines[1] == "asks: 4 (9 ask sequences)"
+    assert lines[2] == "people reached: 7"
+    assert lines[3] == "answered: 37.5% (3 of 8 delivered, closed sequences; 0 pending)"
+    assert (tmp_path / "r.html").stat().st_size > 1_000_000
+    again = run("tag", "--db", db, "--me", TEAM)
+    assert again.stdout.strip() == "tags are up to date"
+
+
+def test_identity_from_env_twin_and_inference(run, tmp_path):
+    db = str(tmp_path / "a.duckdb")
+    run("ingest", str(MAILBOX), "--db", db)
+    inferred = run("tag", "--db", db)
+    assert "identity inferred from the Sent folder: sam@brightpath.org" in inferred.stderr
+    result = run("tag", "--db", db, env={"AUDITOR_ME": "@brightpath.org"})
+    assert result.rc == 0 and result.stdout.startswith("tagged 4 asks (9 ask-recipient pairs)")
+
+
+def test_a_busy_database_exits_4(run, tmp_path):
+    db = tmp_path / "a.duckdb"
+    assert run("ingest", str(MAILBOX), "--db", str(db)).rc == 0
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); sys.stdin.read()", str(db)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        result = run("tag", "--db", str(db), "--me", TEAM)
+        assert result.rc == 4
+        assert f"error: the database is in use by another process (PID {holder.pid})" in result.stderr
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
+
+
+def test_the_entry_point_prints_no_traceback(tmp_path):
+    import os
+    from pathlib import Path
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    proc = subprocess.run([sys.executable, "-m", "auditor", "ingest", str(tmp_path / "missing")],
+                          capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and "Traceback" not in proc.stderr
