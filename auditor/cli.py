@@ -86,7 +86,7 @@ def print_summary(result: pipeline.AuditResult) -> None:
     s = result.report.summary
     pct = "–" if s["answered_pct"] is None else f"{s['answered_pct']:.1f}%"
     click.echo(f"report: {result.report_path}")
-    click.echo(f"asks: {s['asks']:,} ({s['sequences']:,} ask sequences)")
+    click.echo(f"asks: {s['asks']:,} sent, {s['requests']:,} of them requests ({s['sequences']:,} request sequences)")
     click.echo(f"people reached: {s['people']:,}")
     click.echo(f"answered: {pct} ({s['answered']:,} of {s['delivered']:,} delivered, closed sequences; {s['pending']:,} pending)")
     click.echo(f"best style: {s['best'] or 'too few asks to tell'}")

@@ -19,7 +19,10 @@ MATCH_RULE_SECTIONS = ("match",)
 RATE_DEFINITION = ("Reply rate = people who sent a human answer within {window} days of the last touch, divided by "
                    "the people the ask reached (bounced addresses left out), counting only asks whose {window}-day "
                    "window had closed by {as_of}; auto-replies are not answers, and asks still inside their window "
-                   "are shown as pending.")
+                   "are shown as pending. An ask and the follow-ups sent to the same person before an answer are "
+                   "one sequence, styled by its first message. Style figures count the asks that request "
+                   "something; thank-you notes and replies in a running conversation are listed under the kind "
+                   "\"none\" only.")
 
 
 def reply_rate(answered: int, delivered: int) -> float | None:

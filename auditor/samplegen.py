@@ -577,12 +577,12 @@ _BODY = {
     "purchase": {
         "self": ((
             "Tickets for our autumn gala are on sale, and we need to sell 150 to break even this year.",
-            "We've printed a new run of Turning Pages tote bags, and we need to sell them all before the "
-            "holiday market to cover the printing.",
+            "Our autumn gala is our biggest fundraiser of the year, and we still have twelve tables to fill "
+            "before we can cover the costs.",
         ), (
             "Could you buy a ticket or two?",
             "Will you grab a table for our gala?",
-            "Could you order a few bags for us?",
+            "Could you buy a few tickets for your team?",
         )),
         "other": ((
             "You'd get a table near the stage, and {aud} would be thanked in the programme. It's a fun evening: "
@@ -614,7 +614,7 @@ _SUBJECTS = {
     "volunteering": ("Reading buddies this summer?", "An hour a week with a young reader",
                      "Volunteer readers needed", "Saturday mornings?"),
     "endorsement": ("A few words for our annual report?", "Testimonial request", "Could we quote you?"),
-    "purchase": ("Autumn gala - save you a seat?", "Gala tables are open", "Tote bags for the holiday market"),
+    "purchase": ("Autumn gala - save you a seat?", "Gala tables are open", "Tickets for the autumn gala"),
 }
 
 # Replies.  Each entry may use {sfirst} (the team member's first name) and {cname}/{cemail} (a colleague).
@@ -632,7 +632,7 @@ _REPLY_YES = {
     "endorsement": ("Happy to. How about: 'Riverbend Literacy Project shows up every week, for every kid.' "
                     "Feel free to edit.", "Of course - send me your draft and I'll tweak it."),
     "purchase": ("We'll take a table for eight - send the invoice my way.", "Count me in for two tickets.",
-                 "Happy to! Put us down for a dozen bags."),
+                 "Happy to! Put us down for four tickets."),
 }
 _REPLY_NO = ("Thanks for thinking of me, but it's not a fit right now.",
              "I'm going to have to pass this time - my plate is very full this season.",
@@ -719,7 +719,7 @@ _HISTORY_OUT_FIRST = (
      "you'd like to know.",
      "That's fantastic news, thanks for telling me."),
     ("the showcase", "Thank you for coming",
-     "Hi {first}, thank you for coming to the spring showcase. The kids were thrilled to read to a full room.",
+     "Hi {first}, thank you for coming to our reading showcase. The kids were thrilled to read to a full room.",
      "It was a joy. Thanks for having me!"),
     ("your donation of books", "Thank you",
      "Hi {first}, I wanted to say thank you for the books you dropped off. They've already found readers.",
@@ -804,13 +804,20 @@ _RECEIPTS = (
 # Campaign plan for mass mail.  Offsets are fractions of the ask period.
 # (offset, sender index, kind, focus, n recipients (lo, hi), tool or style, greeting style, html, subject)
 _BLASTS = (
-    (0.04, 0, "donation", "self", (26, 34), "Mailchimp Mandrill", "name", "alt", "Our Spring Reading Drive is here"),
-    (0.18, 2, "volunteering", "self", (22, 28), "Mailmerge for Gmail", "name", None, "Volunteer readers needed this summer"),
-    (0.34, 0, "purchase", "self", (30, 38), "Mailchimp Mandrill", "friend", "alt", "Autumn Gala tickets are on sale"),
-    (0.45, 1, "interview", "other", (15, 20), "Mailmerge for Gmail", "name", None, "Your story on Turning Pages?"),
-    (0.72, 0, "donation", "self", (34, 40), "Mailchimp Mandrill", "friend", "only", "Will you chip in $25 for back-to-school?"),
-    (0.84, 0, "endorsement", "self", (18, 24), "Mailmerge for Gmail", "name", None, "Would you leave us a review?"),
-    (0.94, 0, "donation", "other", (24, 30), "Mailchimp Mandrill", "name", "alt", "Choose where your gift goes this fall"),
+    (0.04, 0, "donation", "self", (26, 34), "Mailchimp Mandrill", "name", "alt",
+     "Our Spring Reading Drive is here"),
+    (0.18, 2, "volunteering", "self", (22, 28), "Mailmerge for Gmail", "name", None,
+     "Volunteer readers needed this summer"),
+    (0.34, 0, "purchase", "self", (30, 38), "Mailchimp Mandrill", "friend", "alt",
+     "Autumn Gala tickets are on sale"),
+    (0.45, 1, "interview", "other", (15, 20), "Mailmerge for Gmail", "name", None,
+     "Your story on Turning Pages?"),
+    (0.72, 0, "donation", "self", (34, 40), "Mailchimp Mandrill", "friend", "only",
+     "Will you chip in $25 for back-to-school?"),
+    (0.84, 0, "endorsement", "self", (18, 24), "Mailmerge for Gmail", "name", None,
+     "Would you leave us a review?"),
+    (0.94, 0, "donation", "other", (24, 30), "Mailchimp Mandrill", "name", "alt",
+     "Choose where your gift goes this fall"),
 )
 _BLAST_BODY = {
     "Our Spring Reading Drive is here": (
@@ -1172,7 +1179,7 @@ class _World:
                 tz = rng.choice(_US_TZ) if rng.random() < 0.85 else rng.choice(_FAR_TZ)
             thing, aud, hooks = _role_details(rng, role, org)
             p = _Person(first=first, last=last, email=email, domain=domain, org=org, role=role,
-                        title=rng.choice(_JOB_TITLE[role]), tz=tz, lang=lang, noise=rng.gauss(0, 0.7),
+                        title=rng.choice(_JOB_TITLE[role]), tz=tz, lang=lang, noise=rng.gauss(0, 0.55),
                         thing=thing, aud=aud, hooks=hooks, owner=rng.choice(TEAM))
             self.people.append(p)
             self.by_email[email] = p
@@ -1774,7 +1781,7 @@ class _World:
         x = -3.3
         x += 1.9 if audience == "personal" else 0.0
         x += 0.9 if focus == "other" else 0.0
-        x += {"warm": 1.3, "lapsed": 0.7, "cold": 0.0}[warmth]
+        x += {"warm": 1.0, "lapsed": 0.9, "cold": 0.0}[warmth]
         x += {"donation": -0.35, "purchase": -0.45, "meeting": 0.15, "interview": 0.35, "introduction": 0.0,
               "volunteering": -0.1, "endorsement": 0.1}[kind]
         x += p.noise + self.rng.gauss(0, 0.35)

@@ -8,6 +8,6 @@ select message_id, any_value(subject) as subject, any_value(sender) as sender, m
        arg_min(recipient, recipient) as first_recipient,
        count(*) filter (where answered) / nullif(count(*) filter (where delivered), 0) as rate
 from ask_outcomes
-where ask_kind <> 'none'
+where is_request
 group by message_id
 having count(*) filter (where delivered) > 0

@@ -1,6 +1,7 @@
--- The headline: asks sent, people reached, sequences, answered share of closed delivered sequences, pending, median hours to answer.
+-- The headline: asks sent (and how many make a request), people reached, then over request sequences: answered of closed delivered, pending, median hours to answer.
 select
     (select count(distinct message_id) from tags)                                   as asks,
+    (select count(distinct message_id) from tags where ask_kind <> 'none')          as requests,
     (select count(distinct recipient) from tags)                                    as people,
     count(*)                                                                        as sequences,
     count(*) filter (where outcome <> 'pending')                                    as closed,
@@ -13,3 +14,4 @@ select
     min(sent_at)                                                                    as first_ask,
     max(sent_at)                                                                    as last_ask
 from ask_outcomes
+where is_request

@@ -1,8 +1,8 @@
--- Reply rate per label of each axis (audience, focus, warmth, ask kind) with n and a 95% Wilson interval.
+-- Reply rate per label of each axis (audience, focus, warmth over request sequences; ask kind over all) with n and a 95% Wilson interval.
 with labelled as (
-    select 'audience' as axis, audience as label, delivered, answered, outcome from ask_outcomes
-    union all select 'focus', focus, delivered, answered, outcome from ask_outcomes
-    union all select 'warmth', warmth, delivered, answered, outcome from ask_outcomes
+    select 'audience' as axis, audience as label, delivered, answered, outcome from ask_outcomes where is_request
+    union all select 'focus', focus, delivered, answered, outcome from ask_outcomes where is_request
+    union all select 'warmth', warmth, delivered, answered, outcome from ask_outcomes where is_request
     union all select 'ask_kind', ask_kind, delivered, answered, outcome from ask_outcomes
 ),
 counted as (

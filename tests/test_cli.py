@@ -103,9 +103,9 @@ def test_report_on_a_database_that_was_only_ingested_runs_every_stage(run, tmp_p
     assert result.rc == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == f"report: {tmp_path / 'r.html'}"
-    assert lines[1] == "asks: 4 (9 ask sequences)"
+    assert lines[1] == "asks: 4 sent, 3 of them requests (8 request sequences)"
     assert lines[2] == "people reached: 7"
-    assert lines[3] == "answered: 37.5% (3 of 8 delivered, closed sequences; 0 pending)"
+    assert lines[3] == "answered: 42.9% (3 of 7 delivered, closed sequences; 0 pending)"
     assert (tmp_path / "r.html").stat().st_size > 1_000_000
     again = run("tag", "--db", db, "--me", TEAM)
     assert again.stdout.strip() == "tags are up to date"

@@ -163,10 +163,13 @@ CREATE TABLE touches (
 );
 
 -- Each sequence's outcome beside the style of its first touch: the table every reply-rate figure reads.
+-- is_request: the first touch asks for something (ask_kind <> 'none'); the report's style figures count these,
+-- so a thank-you note or a reply in a running conversation does not pass for an ask style.
 CREATE VIEW ask_outcomes AS
 SELECT o.*, t.mail_key, t.sender, t.sent_at, t.subject, t.ask_kind, t.ask_sentence, t.audience, t.focus,
        t.warmth, t.other_share, t.gave_first, t.history_incomplete,
        o.outcome IN ('human', 'auto', 'none') AS delivered,
-       o.outcome = 'human' AS answered
+       o.outcome = 'human' AS answered,
+       t.ask_kind <> 'none' AS is_request
 FROM outcomes o
 JOIN tags t USING (message_id, recipient);

@@ -171,7 +171,7 @@ def build_report(store: Store, settings: Settings) -> ReportResult:
     as_of = settings.as_of.strftime("%Y-%m-%d")
     period = " – ".join(d.strftime("%Y-%m-%d") for d in (headline["first_ask"], headline["last_ask"]) if d) or "no asks"
     summary = {
-        "asks": headline["asks"], "people": headline["people"], "sequences": headline["sequences"],
+        "asks": headline["asks"], "requests": headline["requests"], "people": headline["people"], "sequences": headline["sequences"],
         "closed": headline["closed"], "answered": answered, "delivered": delivered, "answered_pct": answered_pct,
         "pending": headline["pending"], "bounced": headline["bounced"],
         "median_hours_to_answer": headline["median_hours_to_answer"],
