@@ -10,13 +10,13 @@ sequences as (
            min(sent_at) as first_sent_at,
            max(sent_at) as last_touch_at,
            max(sent_at) + to_days(cast($window_days as integer)) as window_closes_at,
-           regexp_replace(lower(coalesce(arg_min(subject, sent_at), '')), '^(\s*(\[[^\]]*\]\s*)?(re|fwd?|fw|aw|wg|sv|vs|antw|odp|tr|rif|r)(\[\d+\])?\s*:\s*)+', '') as subject_key
+           subject_key(arg_min(subject, sent_at)) as subject_key
     from touch
     group by all
 ),
 inbound as (
     select m.message_id, m.from_addr, m.sent_at, m.in_reply_to, m.reference_ids, m.automated,
-           regexp_replace(lower(coalesce(m.subject, '')), '^(\s*(\[[^\]]*\]\s*)?(re|fwd?|fw|aw|wg|sv|vs|antw|odp|tr|rif|r)(\[\d+\])?\s*:\s*)+', '') as subject_key,
+           subject_key(m.subject) as subject_key,
            s.dsn_recipients, s.dsn_original_id
     from mails m
     join messages s using (raw_sha256)

@@ -1,7 +1,7 @@
 -- Which sequence each (ask, recipient) belongs to: a later ask to the same person in the same thread (or with the same normalised subject) within the window, before any human answer, is a follow-up.
 with asks as (
     select t.message_id, t.recipient, t.sent_at, m.in_reply_to, m.reference_ids,
-           regexp_replace(lower(coalesce(t.subject, '')), '^(\s*(\[[^\]]*\]\s*)?(re|fwd?|fw|aw|wg|sv|vs|antw|odp|tr|rif|r)(\[\d+\])?\s*:\s*)+', '') as subject_key
+           subject_key(t.subject) as subject_key
     from tags t
     join mails m using (message_id)
     where t.sent_at is not null

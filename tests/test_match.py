@@ -74,3 +74,9 @@ def test_a_late_answer_is_not_counted_and_matching_again_does_nothing(ingested, 
 
 def test_reply_rate_is_answered_over_delivered():
     assert reply_rate(3, 12) == 0.25 and reply_rate(0, 0) is None
+
+
+def test_subject_key_takes_off_reply_and_forward_prefixes_in_several_languages(store):
+    keys = store.run("SELECT subject_key(s) FROM (VALUES ('AW: RE[2]: Re: Hello'), ('[board] Fwd: SV: Hello'), "
+                     "('Antw: Odp: hello'), ('Re:Hello'), ('Hello: again'), (NULL)) v(s)")
+    assert [k for (k,) in keys] == ["hello", "hello", "hello", "hello", "hello: again", ""]

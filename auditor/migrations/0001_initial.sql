@@ -162,6 +162,12 @@ CREATE TABLE touches (
     PRIMARY KEY (message_id, recipient)
 );
 
+-- A subject with its reply and forward prefixes (Re:, AW:, SV:, Fwd:, RE[2]:, [list tags]) taken off, lower-cased:
+-- how a reply that lost its threading headers, or a follow-up, is recognised.
+CREATE MACRO subject_key(subject) AS
+    regexp_replace(lower(coalesce(subject, '')),
+                   '^(\s*(\[[^\]]*\]\s*)?(re|fwd?|fw|aw|wg|sv|vs|antw|odp|tr|rif|r)(\[\d+\])?\s*:\s*)+', '');
+
 -- Each sequence's outcome beside the style of its first touch: the table every reply-rate figure reads.
 -- is_request: the first touch asks for something (ask_kind <> 'none'); the report's style figures count these,
 -- so a thank-you note or a reply in a running conversation does not pass for an ask style.
