@@ -144,3 +144,16 @@ def test_the_entry_point_prints_no_traceback(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path, env=env)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and "Traceback" not in proc.stderr
+
+
+def test_a_report_of_an_empty_database_says_there_is_too_little_to_tell(run, tmp_path):
+    result = run("report", "--db", str(tmp_path / "empty.duckdb"), "--me", TEAM, "-o", str(tmp_path / "e.html"))
+    assert result.rc == 0, result.stderr
+    assert result.stdout.splitlines()[-2:] == ["best style: too few asks to tell", "worst style: too few asks to tell"]
+    assert (tmp_path / "e.html").is_file()
+
+
+def test_without_an_identity_or_a_sent_folder_the_error_says_what_to_do(run, tmp_path):
+    result = run("tag", "--db", str(tmp_path / "empty.duckdb"))
+    assert result.rc == 2
+    assert "pass --me ADDRESS" in result.stderr and "Traceback" not in result.stderr
