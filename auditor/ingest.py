@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Callable, Iterable, Iterator
 
 from .faults import fault_point
-from .parse import Unparseable, content_sha256, parse_raw
+from .parse import content_sha256, parse_or_reason
 from .sources import RawMessage
 from .store import Store
 
@@ -40,18 +40,6 @@ class Counts:
             self.reasons[reason] = self.reasons.get(reason, 0) + n
 
 
-def _parse_one(item: tuple[bytes, datetime | None]) -> tuple[dict | None, str | None]:
-    raw, envelope_date = item
-    try:
-        return parse_raw(raw, envelope_date), None
-    except Unparseable as exc:
-        return None, str(exc)
-    except RecursionError:
-        return None, "parser failed: structure nested too deeply"
-    except Exception as exc:  # noqa: BLE001 - hostile input must never stop a run; keep the bytes and the reason
-        return None, f"parser failed: {type(exc).__name__}: {exc}"[:500]
-
-
 def _batched(items: Iterable[RawMessage], size: int) -> Iterator[list[RawMessage]]:
     batch: list[RawMessage] = []
     for item in items:
@@ -65,7 +53,8 @@ def _batched(items: Iterable[RawMessage], size: int) -> Iterator[list[RawMessage
 
 class Parser:
     """Parses on both cores when a batch is big enough. The pool starts from a fork server, not a fork of this
-    process: DuckDB runs threads here, and forking a threaded process is unsafe."""
+    process: DuckDB runs threads here, and forking a threaded process is unsafe. Workers import only
+    auditor.parse (not DuckDB or polars), which keeps them small and quick to start."""
 
     def __init__(self, workers: int | None = None):
         self.workers = workers if workers is not None else min(2, multiprocessing.cpu_count())
@@ -73,10 +62,10 @@ class Parser:
 
     def map(self, items: list[tuple[bytes, datetime | None]]) -> list[tuple[dict | None, str | None]]:
         if self.workers < 2 or len(items) < PARALLEL_THRESHOLD:
-            return [_parse_one(i) for i in items]
+            return [parse_or_reason(i) for i in items]
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"))
-        return list(self._pool.map(_parse_one, items, chunksize=16))
+        return list(self._pool.map(parse_or_reason, items, chunksize=16))
 
     def close(self) -> None:
         if self._pool is not None:
@@ -84,7 +73,10 @@ class Parser:
             self._pool = None
 
 
-def ingest_batch(store: Store, run_id: int, batch: list[RawMessage], parser: Parser) -> Counts:
+def ingest_batch(store: Store, run_id: int, batch: list[RawMessage], parser: Parser,
+                 also: Callable[[], None] | None = None) -> Counts:
+    """Store one batch: hash, skip what is known, parse the rest, write all of it in one transaction (with
+    `also`, the caller's own bookkeeping, inside it)."""
     counts = Counts(read=len(batch))
     locations, todo, seen = [], {}, set()
     hashed = [(m, content_sha256(m.raw)) if m.raw is not None else (m, None) for m in batch]
@@ -94,7 +86,8 @@ def ingest_batch(store: Store, run_id: int, batch: list[RawMessage], parser: Par
             counts.duplicate += 1
             continue
         locations.append({"kind": message.kind, "source": message.source, "folder": message.folder,
-                          "location": message.location, "raw_sha256": digest})
+                          "location": message.location, "raw_sha256": digest,
+                          "labels": list(message.labels) if message.labels is not None else None})
         if digest in known or digest in seen:
             counts.duplicate += 1
             continue
@@ -112,7 +105,7 @@ def ingest_batch(store: Store, run_id: int, batch: list[RawMessage], parser: Par
     counts.new, counts.quarantined = len(records), len(quarantined)
     store.save_batch(run_id, records, locations, quarantined,
                      {"read": counts.read, "new": counts.new, "duplicate": counts.duplicate,
-                      "quarantined": counts.quarantined})
+                      "quarantined": counts.quarantined}, also)
     return counts
 
 

@@ -10,12 +10,11 @@ import email
 import email.header
 import email.message
 import hashlib
+import logging
 import re
 from datetime import datetime, timezone
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
-
-import logging
 
 import mailparser
 
@@ -241,3 +240,17 @@ def parse_raw(raw: bytes, envelope_date: datetime | None = None) -> dict[str, An
         "size": len(raw),
         "flags": flags,
     }
+
+
+def parse_or_reason(item: tuple[bytes, datetime | None]) -> tuple[dict[str, Any] | None, str | None]:
+    """(record, None) or (None, quarantine reason): whatever the bytes, never an exception, because hostile
+    input must not stop a run. Runs in the parser's worker processes."""
+    raw, envelope_date = item
+    try:
+        return parse_raw(raw, envelope_date), None
+    except Unparseable as exc:
+        return None, str(exc)
+    except RecursionError:
+        return None, "parser failed: structure nested too deeply"
+    except Exception as exc:  # noqa: BLE001 - keep the bytes and the reason, go on
+        return None, f"parser failed: {type(exc).__name__}: {exc}"[:500]

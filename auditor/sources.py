@@ -30,6 +30,7 @@ class RawMessage:
     location: str                 # stable place inside the source: file name, byte offset, UID
     raw: bytes | None             # None when the location is already known and was not read again
     envelope_date: datetime | None = None   # the mbox From_ line's date, a fallback for a missing Date
+    labels: tuple[str, ...] | None = None   # Gmail's X-GM-LABELS, where the server has them
 
 
 def is_maildir(path: Path) -> bool:

@@ -11,7 +11,7 @@ import re
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import duckdb
 import polars as pl
@@ -32,7 +32,7 @@ MESSAGE_SCHEMA = {
     "dsn_original_id": pl.String, "size": pl.Int64, "flags": pl.List(pl.String), "raw": pl.Binary,
 }
 LOCATION_SCHEMA = {"kind": pl.String, "source": pl.String, "folder": pl.String, "location": pl.String,
-                   "raw_sha256": pl.String}
+                   "raw_sha256": pl.String, "labels": pl.List(pl.String)}
 QUARANTINE_SCHEMA = {"raw_sha256": pl.String, "reason": pl.String, "size": pl.Int64, "raw": pl.Binary}
 
 
@@ -146,8 +146,10 @@ class Store:
         return {(f, l) for f, l in rows}
 
     def save_batch(self, run_id: int, messages: list[dict], locations: list[dict], quarantined: list[dict],
-                   counts: dict[str, int]) -> None:
-        """Write one batch and its run counters in a single transaction: all of it lands or none of it."""
+                   counts: dict[str, int], also: Callable[[], None] | None = None) -> None:
+        """Write one batch and its run counters in a single transaction: all of it lands or none of it. `also`
+        runs inside the same transaction (the harvester advances its UID mark there, so the mark never runs
+        ahead of what is stored)."""
         stamp = now()
         frames = {
             "_msgs": pl.DataFrame(messages, schema=MESSAGE_SCHEMA),
@@ -165,10 +167,13 @@ class Store:
                 self.run("INSERT INTO quarantine (raw_sha256, reason, size, raw, run_id, quarantined_at) "
                                  "SELECT raw_sha256, reason, size, raw, $run, $at FROM _quar ON CONFLICT DO NOTHING",
                                  {"run": run_id, "at": stamp})
-                self.run("INSERT INTO locations SELECT kind, source, folder, location, raw_sha256, $run, $at "
-                                 "FROM _locs ON CONFLICT DO UPDATE SET raw_sha256 = excluded.raw_sha256, "
-                                 "seen_at = excluded.seen_at", {"run": run_id, "at": stamp})
+                self.run("INSERT INTO locations (kind, source, folder, location, raw_sha256, run_id, seen_at, labels) "
+                         "SELECT kind, source, folder, location, raw_sha256, $run, $at, labels "
+                         "FROM _locs ON CONFLICT DO UPDATE SET raw_sha256 = excluded.raw_sha256, "
+                         "seen_at = excluded.seen_at, labels = excluded.labels", {"run": run_id, "at": stamp})
                 self.add_counts(run_id, **counts)
+                if also is not None:
+                    also()
         finally:
             for name in frames:
                 self.con.unregister(name)
