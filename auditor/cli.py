@@ -12,7 +12,7 @@ import click
 
 from . import pipeline
 from .config import Settings, load_settings
-from .errors import AuditorError
+from .errors import AuditorError, UsageError
 
 EXAMPLES = """
 \b
@@ -40,6 +40,95 @@ def common_options(command):
         settings = load_settings(db=db, config=config_file, me=me, as_of=as_of)
         return command(*args, settings=settings, **kwargs)
     return wrapper
+
+
+def account_options(command):
+    """Which IMAP accounts: names from the config, or one account spelled out on the command line."""
+    @click.option("--account", "account_names", multiple=True, envvar="AUDITOR_ACCOUNT", metavar="NAME",
+                  help="An [accounts.NAME] from the config; repeatable [env AUDITOR_ACCOUNT; default: all configured].")
+    @click.option("--host", envvar="AUDITOR_IMAP_HOST", help="IMAP server, for one account given here instead.")
+    @click.option("--port", type=int, envvar="AUDITOR_IMAP_PORT", help="Port [993 for ssl, 143 for starttls/plain].")
+    @click.option("--user", envvar="AUDITOR_IMAP_USER", help="Login name.")
+    @click.option("--security", type=click.Choice(["ssl", "starttls", "plain"]), envvar="AUDITOR_IMAP_SECURITY",
+                  help="Transport security [ssl]; plain only to a loopback address.")
+    @click.option("--folders", envvar="AUDITOR_IMAP_FOLDERS", metavar="A,B",
+                  help="Exactly these folders [default: Inbox and Sent, or the \\All folder alone].")
+    @click.option("--ca-file", envvar="AUDITOR_CA_FILE", type=click.Path(dir_okay=False, exists=True), metavar="PEM",
+                  help="Trust this certificate (a private CA); verification is never switched off.")
+    @click.option("--batch-size", type=click.IntRange(1, 5000), envvar="AUDITOR_BATCH_SIZE",
+                  help="Messages per FETCH and per committed batch [300].")
+    @click.option("--password-env", envvar="AUDITOR_PASSWORD_ENV", metavar="VAR",
+                  help="Read the password from this environment variable.")
+    @click.option("--password-command", envvar="AUDITOR_PASSWORD_COMMAND", metavar="CMD",
+                  help="Run CMD and read the password from its first line (e.g. \"pass show mail\").")
+    @click.option("--oauth2-token-env", envvar="AUDITOR_OAUTH2_TOKEN_ENV", metavar="VAR",
+                  help="Log in with XOAUTH2, the access token read from this variable.")
+    @click.option("--oauth2-token-command", envvar="AUDITOR_OAUTH2_TOKEN_COMMAND", metavar="CMD",
+                  help="Log in with XOAUTH2, the token from CMD (run again on every reconnect).")
+    @functools.wraps(command)
+    def wrapper(*args, account_names, host, port, user, security, folders, ca_file, batch_size, password_env,
+                password_command, oauth2_token_env, oauth2_token_command, **kwargs):
+        spelled = {"host": host, "port": port, "user": user, "security": security, "folders": folders,
+                   "ca_file": ca_file, "batch_size": batch_size, "password_env": password_env,
+                   "password_command": password_command, "oauth2_token_env": oauth2_token_env,
+                   "oauth2_token_command": oauth2_token_command}
+        return command(*args, account_names=tuple(account_names), spelled=spelled, **kwargs)
+    return wrapper
+
+
+def password_prompt(label: str):
+    """Ask on the terminal, never echoing; with no terminal there is no prompt and the error says what to pass."""
+    if not sys.stdin.isatty():
+        return None
+    return lambda: click.prompt(f"IMAP password for {label}", hide_input=True, err=True)
+
+
+def resolve_accounts(settings: Settings, names: tuple[str, ...], spelled: dict, *, required: bool):
+    from .harvest import account_from_options, configured_accounts
+
+    accounts = []
+    if spelled.get("host") or spelled.get("user"):
+        name = f"{spelled.get('user')}@{spelled.get('host')}"
+        accounts.append(account_from_options(name, {k: v for k, v in spelled.items() if v is not None}, password_prompt))
+    if names or not accounts:
+        accounts += configured_accounts(settings.config, names, password_prompt)
+    if required and not accounts:
+        raise UsageError("no IMAP account: pass --host and --user, or add an [accounts.NAME] table to the config.")
+    return accounts
+
+
+class FolderProgress:
+    """Per folder: count, total and rate on a terminal; one line per folder otherwise."""
+
+    def __init__(self):
+        self.live = sys.stderr.isatty()
+        self.folder, self.total, self.count, self.start = None, None, 0, time.monotonic()
+
+    def __call__(self, folder: str, total: int | None, n: int) -> None:
+        if folder != self.folder:
+            self.finish()
+            self.folder, self.total, self.count, self.start = folder, total, 0, time.monotonic()
+            if not self.live:
+                note(f"harvest {folder}: {total:,} new messages")
+        self.count += n
+        if self.live:
+            rate = self.count / max(time.monotonic() - self.start, 1e-6)
+            click.echo(f"\rharvest {folder}: {self.count:,}/{self.total or 0:,} ({rate:,.0f}/s)", err=True, nl=False)
+
+    def finish(self) -> None:
+        if self.live and self.folder is not None:
+            click.echo("", err=True)
+
+
+def print_harvest(result) -> None:
+    click.echo(f"harvested {result.account} ({', '.join(result.folders) or 'no folders'}): read {result.counts.read:,}: "
+               f"{result.counts.new:,} new, {result.counts.duplicate:,} duplicate, {result.counts.quarantined:,} quarantined")
+    if result.rescanned:
+        note(f"UIDVALIDITY changed on the server for {', '.join(result.rescanned)}: rescanned (no duplicates added)")
+    if result.partial:
+        note(f"{result.partial:,} messages over the size limit were fetched as their header and text parts only")
+    if result.reconnects:
+        note(f"the connection dropped and was re-made {result.reconnects} time(s); nothing was lost")
 
 
 def note(message: str) -> None:
@@ -119,6 +208,43 @@ def ingest(paths, settings):
 
 
 @cli.command()
+@account_options
+@common_options
+def harvest(account_names, spelled, settings):
+    """Fetch new mail from IMAP accounts into the database: read-only, incremental, resumable.
+
+    \b
+    Examples:
+      auditor harvest --host imap.fastmail.com --user maya@example.org --password-command "pass show mail"
+      auditor harvest --account work --account shared-inbox"""
+    announce(settings)
+    accounts = resolve_accounts(settings, account_names, spelled, required=True)
+    progress = FolderProgress()
+    for account in accounts:
+        with pipeline.command_run(settings, "harvest", [f"imap:{account.name}"]) as (store, run_id):
+            result = pipeline.harvest(store, run_id, account, progress=progress)
+        progress.finish()
+        print_harvest(result)
+
+
+@cli.command()
+@account_options
+@common_options
+def folders(account_names, spelled, settings):
+    """List the folders each account's server has, and which of them a harvest reads and why."""
+    from .harvest import Harvester, plan_folders
+
+    for account in resolve_accounts(settings, account_names, spelled, required=True):
+        with Harvester(account) as h:
+            plan = plan_folders(h.folders(), account.folders)
+        click.echo(f"{account.name}:")
+        for folder in plan.folders:
+            mark = "harvest" if folder.name in plan.chosen else "skip"
+            special = folder.special or ""
+            click.echo(f"  {mark:8} {folder.name:30} {special:10} {plan.reasons.get(folder.name, '')}")
+
+
+@cli.command()
 @common_options
 def tag(settings):
     """Tag every outbound ask on the three axes (re-tags only when mail, identity or rules changed)."""
@@ -164,13 +290,19 @@ def report(output, settings):
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), envvar="AUDITOR_OUTPUT",
               help="Where to write the HTML report [default reports/audit-<as-of date>.html].")
+@account_options
 @common_options
-def audit(paths, output, settings):
-    """Ingest PATHS (if any), then tag, match and report the whole database."""
+def audit(paths, output, account_names, spelled, settings):
+    """Harvest the IMAP accounts (all configured ones when none is named), ingest PATHS (if any), then tag,
+    match and report the whole database."""
     announce(settings)
-    progress = Progress("ingest")
-    result = pipeline.audit(settings, paths, output, progress)
+    accounts = resolve_accounts(settings, account_names, spelled, required=False)
+    progress, folder_progress = Progress("ingest"), FolderProgress()
+    result = pipeline.audit(settings, paths, output, progress, accounts, folder_progress)
+    folder_progress.finish()
     progress.done()
+    for harvested in result.harvests:
+        print_harvest(harvested)
     if result.counts:
         print_counts(result.counts, result.skipped_folders)
     print_identity(result.tag)

@@ -47,7 +47,7 @@ class Secret:
 
     env: str | None = None
     command: str | None = None
-    keyring: bool = False
+    keyring_key: str | None = None          # "user@host" under the service "outreach-auditor"
     prompt: Callable[[], str] | None = None
 
     def read(self, what: str) -> str:
@@ -62,8 +62,8 @@ class Secret:
                 # Neither its output nor its error text is repeated: either may hold the secret.
                 raise UsageError(f"the {what} command failed (exit {proc.returncode}): run it by hand to see why.")
             return proc.stdout.strip().splitlines()[0]
-        if self.keyring:
-            value = _keyring_get(what)
+        if self.keyring_key:
+            value = _keyring_get(self.keyring_key)
             if value:
                 return value
         if self.prompt:
@@ -412,3 +412,49 @@ def iter_batches(harvester: Harvester, folder: str, mark: tuple[int, int] | None
     size = harvester.account.batch_size
     for start in range(0, len(uids), size):
         yield harvester.fetch(folder, uidvalidity, uids[start:start + size])
+
+
+ACCOUNT_KEYS = {"host", "port", "user", "security", "folders", "ca_file", "batch_size", "size_limit", "timeout",
+                "password_env", "password_command", "keyring", "oauth2_token_env", "oauth2_token_command"}
+
+
+def account_from_options(name: str, options: dict, prompt: Callable[[str], Callable[[], str]] | None = None) -> Account:
+    """An Account from a config table ([accounts.NAME]) or the command line's options (same keys). Secrets are
+    never taken from the config itself: only where to read them."""
+    leaked = sorted(k for k in options if k in ("password", "token", "oauth2_token", "secret"))
+    if leaked:
+        raise UsageError(f"account {name}: a {leaked[0]} does not belong in the config: use password_env, "
+                         f"password_command or the system keyring.")
+    unknown = sorted(k for k in options if k not in ACCOUNT_KEYS and options[k] is not None)
+    if unknown:
+        raise UsageError(f"account {name}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(ACCOUNT_KEYS))}).")
+    if not options.get("host") or not options.get("user"):
+        raise UsageError(f"account {name}: host and user are required.")
+    folders = options.get("folders") or ()
+    if isinstance(folders, str):
+        folders = tuple(f.strip() for f in folders.split(",") if f.strip())
+    label = f"{options['user']}@{options['host']}"
+    oauth = None
+    if options.get("oauth2_token_env") or options.get("oauth2_token_command"):
+        oauth = Secret(env=options.get("oauth2_token_env"), command=options.get("oauth2_token_command"))
+    password = Secret(env=options.get("password_env"), command=options.get("password_command"),
+                      keyring_key=label if options.get("keyring", True) else None,
+                      prompt=prompt(label) if prompt else None)
+    account = Account(
+        name=name, host=options["host"], user=options["user"], port=options.get("port"),
+        security=options.get("security") or "ssl", folders=tuple(folders), ca_file=options.get("ca_file"),
+        batch_size=int(options.get("batch_size") or DEFAULT_BATCH),
+        size_limit=int(options.get("size_limit") or DEFAULT_SIZE_LIMIT),
+        timeout=float(options.get("timeout") or DEFAULT_TIMEOUT), password=password, oauth2_token=oauth)
+    account.check()
+    return account
+
+
+def configured_accounts(config: dict, names: Sequence[str] = (), prompt=None) -> list[Account]:
+    """The accounts named (all configured ones when none is named) from the config's [accounts.NAME] tables."""
+    tables = config.get("accounts", {}) or {}
+    missing = [n for n in names if n not in tables]
+    if missing:
+        known = ", ".join(sorted(tables)) or "none"
+        raise UsageError(f"no account {missing[0]!r} in the config (configured: {known}): add [accounts.{missing[0]}].")
+    return [account_from_options(n, dict(tables[n]), prompt) for n in (names or sorted(tables))]

@@ -28,6 +28,7 @@ class AuditResult:
     match: MatchResult | None = None
     report: ReportResult | None = None
     report_path: Path | None = None
+    harvests: list = field(default_factory=list)
 
 
 @contextmanager
@@ -62,6 +63,53 @@ def ingest(store: Store, run_id: int, settings: Settings, paths: Sequence[Path],
     return counts, skipped
 
 
+@dataclass
+class HarvestResult:
+    account: str
+    folders: list[str]
+    counts: Counts
+    reconnects: int = 0
+    partial: int = 0
+    rescanned: list[str] = field(default_factory=list)
+
+
+def harvest(store: Store, run_id: int, account, *, progress: Callable[[str, int | None, int], None] | None = None,
+            harvester=None) -> HarvestResult:
+    """Fetch the account's new mail folder by folder, each batch stored with its UID mark in one transaction."""
+    from .faults import fault_point
+    from .harvest import Harvester, iter_batches, plan_folders
+    from .ingest import Parser, ingest_batch
+
+    counts, parser, result = Counts(), Parser(), None
+    with (harvester or Harvester(account)) as h:
+        plan = plan_folders(h.folders(), account.folders)
+        result = HarvestResult(account.name, plan.chosen, counts)
+        try:
+            for folder in plan.chosen:
+                mark = store.harvest_mark(account.name, folder)
+                total = {"n": None}
+
+                def on_total(n: int, folder: str = folder) -> None:
+                    total["n"] = n
+                    if progress:
+                        progress(folder, n, 0)
+                for batch in iter_batches(h, folder, mark, on_total):
+                    if mark and batch.uidvalidity != mark[0] and folder not in result.rescanned:
+                        result.rescanned.append(folder)
+                    done = ingest_batch(store, run_id, batch.messages, parser,
+                                        also=lambda b=batch: store.set_harvest_mark(
+                                            account.name, b.folder, b.uidvalidity, b.last_uid, len(b.messages)))
+                    counts.add(done)
+                    result.partial += batch.partial
+                    fault_point("harvest.after_batch")
+                    if progress:
+                        progress(folder, total["n"], done.read)
+        finally:
+            parser.close()
+        result.reconnects = h.reconnects
+    return result
+
+
 def up_to_tag(store: Store, run_id: int, settings: Settings) -> TagResult:
     return run_tag(store, settings, run_id)
 
@@ -82,13 +130,15 @@ def default_report_path(settings: Settings) -> Path:
 
 
 def audit(settings: Settings, paths: Sequence[Path], output: Path | None = None,
-          progress: Progress | None = None) -> AuditResult:
-    """Ingest the paths (if any), then tag, match and report the whole database."""
+          progress: Progress | None = None, accounts: Sequence = (), harvest_progress=None) -> AuditResult:
+    """Harvest the accounts and ingest the paths (if any), then tag, match and report the whole database."""
     check_paths(paths)
-    with command_run(settings, "audit", [str(p) for p in paths]) as (store, run_id):
+    sources = [str(p) for p in paths] + [f"imap:{a.name}" for a in accounts]
+    with command_run(settings, "audit", sources) as (store, run_id):
+        harvested = [harvest(store, run_id, account, progress=harvest_progress) for account in accounts]
         counts, skipped = ingest(store, run_id, settings, paths, progress) if paths else (None, [])
         result = up_to_report(store, run_id, settings, output or default_report_path(settings))
-        result.counts, result.skipped_folders = counts, skipped
+        result.counts, result.skipped_folders, result.harvests = counts, skipped, harvested
         return result
 
 

@@ -178,6 +178,20 @@ class Store:
             for name in frames:
                 self.con.unregister(name)
 
+    # -- harvest marks -----------------------------------------------------------------------------------------
+    def harvest_mark(self, account: str, folder: str) -> tuple[int, int] | None:
+        """(UIDVALIDITY, highest committed UID) of a folder, or None before its first harvest."""
+        rows = self.run("SELECT uidvalidity, last_uid FROM harvest_state WHERE account = ? AND folder = ?",
+                        [account, folder])
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def set_harvest_mark(self, account: str, folder: str, uidvalidity: int, last_uid: int, added: int) -> None:
+        """Called inside the batch's transaction, so the mark never runs ahead of what is stored."""
+        self.run("INSERT INTO harvest_state VALUES ($a, $f, $v, $u, $n, $t) ON CONFLICT DO UPDATE SET "
+                 "uidvalidity = $v, last_uid = $u, updated_at = $t, messages = CASE WHEN "
+                 "harvest_state.uidvalidity = $v THEN harvest_state.messages + $n ELSE $n END",
+                 {"a": account, "f": folder, "v": uidvalidity, "u": last_uid, "n": added, "t": now()})
+
     # -- derived stages ----------------------------------------------------------------------------------------
     def replace(self, table: str, frame: pl.DataFrame, *, in_transaction: bool = False) -> None:
         """Swap a derived table's contents for `frame` (columns by name), in a transaction of its own unless
