@@ -26,7 +26,7 @@ logging.getLogger("mailparser").setLevel(logging.ERROR)
 # mail-merge markers). The raw bytes stay in the database for anything else a later stage needs.
 KEPT_HEADER_PREFIXES = ("list-", "x-auto", "x-ms-exchange", "x-mailer", "x-campaign", "x-mc-", "x-mailgun",
                         "x-sg-", "x-ses", "x-failed-recipients", "x-original-to")
-KEPT_HEADERS = {"precedence", "auto-submitted", "x-autoreply", "x-autorespond", "x-auto-response-suppress",
+KEPT_HEADERS = {"x-auditor-partial", "precedence", "auto-submitted", "x-autoreply", "x-autorespond", "x-auto-response-suppress",
                 "user-agent", "content-type", "return-path", "reply-to", "sender", "feedback-id", "x-spam-flag",
                 "x-precedence", "delivered-to", "x-forwarded-to"}
 MAX_HEADER_VALUE = 2000
@@ -214,6 +214,8 @@ def parse_raw(raw: bytes, envelope_date: datetime | None = None) -> dict[str, An
 
     content_type = msg.get_content_type()
     dsn_recipients, dsn_status, dsn_original = _dsn(msg) if content_type == "multipart/report" or "x-failed-recipients" in headers else ([], None, None)
+    if "x-auditor-partial" in headers:
+        flags.append("partial_fetch")       # the harvester fetched only the header and text parts
     if parsed.defects_categories:
         flags.append("defects:" + ",".join(sorted(parsed.defects_categories)))
 

@@ -190,3 +190,50 @@ def write_eml(folder: Path, name: str, text: str) -> Path:
     path = folder / name
     path.write_bytes(text.lstrip("\n").replace("\n", "\r\n").encode())
     return path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# IMAP harvester: a real throwaway Dovecot 2.3 on 127.0.0.1 (tests/imap_server.py), one per session, started only
+# by tests that ask for it. Set AUDITOR_KEEP_DOVECOT=1 to keep its folder (config, dovecot.log) after the session.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _dovecot_fixture(gmail_like: bool):
+    import shutil as _shutil
+    import tempfile
+
+    from imap_server import find_dovecot, find_openssl, start_dovecot  # tests/ is on sys.path (prepend mode)
+
+    require_or_skip(find_dovecot() is not None, "Dovecot (apt-get install dovecot-imapd)")
+    require_or_skip(find_openssl() is not None, "openssl (apt-get install openssl)")
+    require_or_skip(os.geteuid() == 0, "root (the test Dovecot starts as root and drops to its own users)")
+    # Not under pytest's tmp_path: that sits in a 0700 folder Dovecot's unprivileged processes cannot enter, and
+    # its long names would push the Unix sockets in base_dir past their 108-byte limit.
+    base = Path(tempfile.mkdtemp(prefix="auditor-dovecot-gmail-" if gmail_like else "auditor-dovecot-"))
+    server = None
+    try:
+        server = start_dovecot(base, gmail_like=gmail_like)
+        yield server
+    finally:
+        if server is not None:
+            server.stop()
+        if not os.environ.get("AUDITOR_KEEP_DOVECOT"):
+            _shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dovecot():
+    """A running Dovecot (tests/imap_server.DovecotServer) with Sent/Drafts/Junk/Trash special-use folders."""
+    yield from _dovecot_fixture(gmail_like=False)
+
+
+@pytest.fixture(scope="session")
+def dovecot_gmail():
+    """Like `dovecot`, plus an `All Mail` folder flagged \\All, as Gmail's IMAP has."""
+    yield from _dovecot_fixture(gmail_like=True)
+
+
+@pytest.fixture
+def imap_user(dovecot):
+    """A fresh (user, password) on the session's Dovecot, with an empty mailbox."""
+    return dovecot.add_user()
