@@ -186,6 +186,9 @@ def plan_folders(folders: Sequence[Folder], requested: Sequence[str] = ()) -> Fo
 def _connection_error(account: Account, exc: BaseException) -> ConnectionFailed:
     """One sentence per failure, naming user and host, never the secret."""
     where = f"{account.address}"
+    if isinstance(exc, imaplib.IMAP4.error) and "compliant" in str(exc):
+        # imaplib refuses, before any login, a server whose greeting lacks IMAP4rev1.
+        return ConnectionFailed(f"{where} is not an IMAP4rev1 server: the harvester needs one.")
     if isinstance(exc, ssl.SSLCertVerificationError):
         return ConnectionFailed(f"the TLS certificate of {where} is not trusted ({exc.verify_message}): if the server "
                                 f"uses a private CA, pass its certificate with --ca-file PEM.")

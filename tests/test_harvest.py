@@ -271,3 +271,136 @@ def test_the_password_is_nowhere_in_database_output_or_errors(dovecot, imap_user
     assert not any(password in t for t in texts)
     assert not any(password.encode() in b for b in blobs)
     assert "harvest" in outputs[1].stdout and "INBOX" in outputs[1].stdout
+
+
+# -- the client seam and hand-made servers ------------------------------------------------------------------------
+
+class LabelClient:
+    """A stand-in for a Gmail IMAPClient at the seam: an \\All folder whose FETCH answers with X-GM-LABELS."""
+
+    def __init__(self, messages):
+        self.messages = messages            # uid -> (raw, labels)
+        self.selected_readonly = []
+
+    def has_capability(self, name):
+        return name in ("X-GM-EXT-1", "IMAP4REV1")
+
+    def list_folders(self):
+        return [((b"\\HasNoChildren",), b"/", "INBOX"), ((b"\\All", b"\\HasNoChildren"), b"/", "[Gmail]/All Mail"),
+                ((b"\\Sent",), b"/", "[Gmail]/Sent Mail")]
+
+    def select_folder(self, name, readonly=False):
+        self.selected_readonly.append(readonly)
+        return {b"UIDVALIDITY": 7, b"EXISTS": len(self.messages)}
+
+    def search(self, criteria):
+        return list(self.messages)
+
+    def fetch(self, uids, items):
+        out = {}
+        for uid in uids:
+            raw, labels = self.messages[uid]
+            data = {}
+            if "RFC822.SIZE" in items:
+                data[b"RFC822.SIZE"] = len(raw)
+            if "X-GM-LABELS" in items:
+                data[b"X-GM-LABELS"] = labels
+            if "BODY.PEEK[]" in items:
+                data[b"BODY[]"] = raw
+            out[uid] = data
+        return out
+
+    def logout(self):
+        pass
+
+
+def test_gmail_labels_are_recorded_and_sent_labels_identify_the_user(tmp_path):
+    from auditor.config import Identity
+    from auditor.tag import infer_identity
+
+    sent = (b"From: Maya <maya@team.example>\r\nTo: x@example.org\r\nSubject: hi\r\nMessage-ID: <s1@team.example>\r\n"
+            b"Date: Tue, 3 Mar 2026 10:00:00 +0000\r\n\r\nWould you join us?\r\n")
+    client = LabelClient({1: (mail(1), (b"\\Inbox", b"Donors")), 2: (sent, (b"\\Sent",))})
+    account = Account("gmail", "imap.gmail.com", "maya@team.example")
+    with Store.open(tmp_path / "g.duckdb") as store:
+        result = harvest(store, store.begin_run("harvest"), account, harvester=Harvester(account, connect_fn=lambda a: client))
+        labels = dict(store.run("SELECT location, labels FROM locations ORDER BY location"))
+        assert result.folders == ["[Gmail]/All Mail"]
+        assert labels == {"7:1": ["\\Inbox", "Donors"], "7:2": ["\\Sent"]}
+        assert infer_identity(store) == Identity.parse(["maya@team.example"])
+    assert client.selected_readonly and all(client.selected_readonly)
+
+
+class SilentOrOddServer:
+    """A loopback socket server that either never greets (a hung server) or greets without IMAP4rev1."""
+
+    def __init__(self, greeting: bytes | None):
+        import socket
+        import threading
+
+        self.greeting = greeting
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        try:
+            while True:
+                conn, _ = self.sock.accept()
+                self.conns.append(conn)
+                if self.greeting is None:
+                    continue
+                conn.sendall(self.greeting)
+                data = b""
+                while b"\r\n" not in data:
+                    chunk = conn.recv(1024)
+                    if not chunk:
+                        break
+                    data += chunk
+                tag = data.split(b" ", 1)[0]
+                conn.sendall(b"* CAPABILITY POP3ISH AUTH=PLAIN\r\n" + tag + b" OK done\r\n")
+        except OSError:
+            return
+
+    def close(self):
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+@pytest.mark.parametrize("greeting, message", [
+    (None, "did not answer within 1 s"),
+    (b"* OK [CAPABILITY POP3ISH AUTH=PLAIN] ready\r\n", "is not an IMAP4rev1 server"),
+])
+def test_a_hung_server_and_a_server_without_imap4rev1_are_one_sentence(greeting, message):
+    server = SilentOrOddServer(greeting)
+    try:
+        account = Account("odd", "127.0.0.1", "u", port=server.port, security="plain", timeout=1.0,
+                          password=Secret(command="echo pw"))
+        with pytest.raises(ConnectionFailed, match=message) as err:
+            Harvester(account).open()
+        assert err.value.exit_code == 3
+    finally:
+        server.close()
+
+
+def test_audit_harvests_every_configured_account(dovecot, imap_user, tmp_path, monkeypatch):
+    from auditor.cli import main
+
+    user, password = imap_user
+    dovecot.append(user, password, "INBOX", mail(1))
+    dovecot.append(user, password, "Sent", mail(2, "Sent"))
+    (tmp_path / "auditor.toml").write_text(
+        f'[accounts.main]\nhost = "{dovecot.host}"\nport = {dovecot.tls_port}\nuser = "{user}"\n'
+        f'ca_file = "{dovecot.ca_file}"\npassword_env = "{PASSWORD_ENV}"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(PASSWORD_ENV, password)
+    rc = main(["audit", "--db", str(tmp_path / "a.duckdb"), "--me", "@team.example", "-o", str(tmp_path / "r.html")])
+    assert rc == 0
+    with Store.open(tmp_path / "a.duckdb") as store:
+        assert store.scalar("SELECT count(*) FROM messages") == 2
+        assert store.run("SELECT sources FROM runs")[0][0] == ["imap:main"]
