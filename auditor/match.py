@@ -13,7 +13,7 @@ import polars as pl
 from .config import Settings, digest
 from .store import Store, now
 
-MATCH_RULE_SECTIONS = ("match",)
+MATCH_RULE_SECTIONS = ("match", "answer", "clean")
 # Reply rate = recipients with a human answer within the window / delivered recipients (bounces excluded),
 # over sequences whose window has closed by the as-of date; pending sequences are counted apart.
 RATE_DEFINITION = ("Reply rate = people who sent a human answer within {window} days of the last touch, divided by "
@@ -27,6 +27,22 @@ RATE_DEFINITION = ("Reply rate = people who sent a human answer within {window} 
 
 def reply_rate(answered: int, delivered: int) -> float | None:
     return answered / delivered if delivered else None
+
+
+def read_answers(store: Store, outcomes: pl.DataFrame, rules: dict) -> pl.DataFrame:
+    """What each human answer says, read from its own words (quoted history and signature removed)."""
+    from .replies import answer_kinds
+    from .tag.text import clean_with
+
+    ids = outcomes.filter(pl.col("outcome") == "human")["answer_message_id"].unique().to_list()
+    bodies = store.query("answer_bodies", message_ids=ids)
+    clean = clean_with(rules)
+    cleaned = bodies.with_columns(clean=pl.Series([clean(b) for b in bodies["body_text"].to_list()], dtype=pl.String))
+    kinds = answer_kinds(cleaned.lazy(), rules).select("answer_message_id", "answer_kind", "answer_phrase").collect()
+    joined = outcomes.join(kinds, on="answer_message_id", how="left")
+    human = pl.col("outcome") == "human"
+    return joined.with_columns(answer_kind=pl.when(human).then(pl.col("answer_kind")),
+                               answer_phrase=pl.when(human).then(pl.col("answer_phrase")))
 
 
 @dataclass
@@ -44,10 +60,12 @@ def run_match(store: Store, settings: Settings, run_id: int, *, force: bool = Fa
     if not force and store.stage_fingerprint("match") == fingerprint:
         return MatchResult(True)
     stamp = now()
+    free_mail = list(settings.rules["match"]["free_mail_domains"])
     with store.transaction():
         touches = store.query("match_touches", window_days=window)
         store.replace("touches", touches, in_transaction=True)
-        outcomes = store.query("match_outcomes", window_days=window, as_of=settings.as_of).with_columns(
+        outcomes = store.query("match_outcomes", window_days=window, as_of=settings.as_of, free_mail=free_mail)
+        outcomes = read_answers(store, outcomes, settings.rules).with_columns(
             ruleset_digest=pl.lit(ruleset), run_id=pl.lit(run_id, pl.Int64), matched_at=pl.lit(stamp))
         store.replace("outcomes", outcomes, in_transaction=True)
         store.set_stage_fingerprint("match", fingerprint, run_id)

@@ -118,21 +118,37 @@ def _html_to_text(html: str) -> str:
         return re.sub(r"<[^>]+>", " ", html)
 
 
-def _dsn(msg: email.message.Message) -> tuple[list[str], str | None, str | None]:
-    """Failed recipients, worst status and the original Message-ID of an RFC 3464 delivery report."""
-    recipients, statuses, original = [], [], None
+_BOUNCE_SENDER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon|bounces?)@", re.I)
+_BOUNCE_SUBJECT = re.compile(r"undeliver|delivery (status|failure|has failed)|failure notice|returned mail|"
+                             r"mail delivery (failed|system)|nicht zustellbar|non remis|no se pudo entregar", re.I)
+
+
+def _looks_like_bounce(msg: email.message.Message, from_addr: str | None, subject: str) -> bool:
+    return (msg.get_content_type() == "multipart/report" or msg.get("X-Failed-Recipients") is not None
+            or bool(from_addr and _BOUNCE_SENDER.match(from_addr)) or bool(_BOUNCE_SUBJECT.search(subject or "")))
+
+
+def _bounce(msg: email.message.Message) -> tuple[list[str], list[str], str | None, str | None]:
+    """Hard-failed recipients, soft-failed (4.x.x, delayed) ones, the worst status and the original Message-ID
+    of a bounce. RFC 3464 reports are read here; the many non-standard formats of mail servers are left to
+    flufl.bounce, which knows them."""
+    hard, soft, statuses, original = set(), set(), [], None
     for part in msg.walk():
         ctype = part.get_content_type()
         if ctype == "message/delivery-status":
             payload = part.get_payload()
-            blocks = payload if isinstance(payload, list) else []
-            for block in blocks:
+            for block in payload if isinstance(payload, list) else []:
                 final = block.get("Final-Recipient") or block.get("Original-Recipient")
+                if not final:
+                    continue
+                address = final.split(";", 1)[-1].strip().strip("<>").lower()
                 action = (block.get("Action") or "").strip().lower()
-                if final and action in ("failed", "delayed", ""):
-                    recipients.append(final.split(";", 1)[-1].strip().strip("<>").lower())
-                    if block.get("Status"):
-                        statuses.append(block.get("Status").strip())
+                status = (block.get("Status") or "").strip()
+                if action in ("delivered", "relayed", "expanded"):
+                    continue
+                (soft if action == "delayed" or status.startswith("4") else hard).add(address)
+                if status:
+                    statuses.append(status)
         elif ctype in ("text/rfc822-headers", "message/rfc822") and original is None:
             payload = part.get_payload()
             if isinstance(payload, list) and payload:
@@ -141,9 +157,31 @@ def _dsn(msg: email.message.Message) -> tuple[list[str], str | None, str | None]
                 found = re.search(r"(?im)^message-id:\s*(<[^>]+>)", payload)
                 original = found.group(1) if found else None
     for value in _header_values(msg, "x-failed-recipients"):
-        recipients += [a for _, a in _addresses([value])]
-    worst = sorted(statuses, key=lambda s: (not s.startswith("5"), s))[0] if statuses else None
-    return sorted(set(recipients)), worst, original
+        hard.update(a for _, a in _addresses([value]))
+    try:
+        from flufl.bounce import all_failures
+
+        temporary, permanent = all_failures(msg)
+    except Exception:  # noqa: BLE001 - a detector crash on a strange bounce must not lose the message
+        temporary, permanent = set(), set()
+    decode = lambda found: {(a.decode("ascii", "replace") if isinstance(a, bytes) else str(a)).strip("<>").lower()
+                            for a in found if a}
+    hard |= decode(permanent)
+    soft = (soft | decode(temporary)) - hard
+    if original is None:
+        # Non-standard bounces quote the original inline: its Message-ID is the one that is not the bounce's own.
+        own = (msg.get("Message-ID") or "").strip()
+        for part in msg.walk():
+            if part.get_content_maintype() == "text":
+                text = part.get_payload(decode=True) or b""
+                for found in re.findall(rb"(?im)^\s*message-id:\s*(<[^>\s]+>)", text):
+                    if found.decode("ascii", "replace") != own:
+                        original = found.decode("ascii", "replace")
+                        break
+            if original:
+                break
+    worst = sorted(statuses, key=lambda st: (not st.startswith("5"), st))[0] if statuses else ("5.0.0" if hard else None)
+    return sorted(a for a in hard if "@" in a), sorted(a for a in soft if "@" in a), worst, original
 
 
 def synthetic_message_id(msg: email.message.Message) -> str:
@@ -213,7 +251,9 @@ def parse_raw(raw: bytes, envelope_date: datetime | None = None) -> dict[str, An
             headers[key] = _decode(str(value))[:MAX_HEADER_VALUE]
 
     content_type = msg.get_content_type()
-    dsn_recipients, dsn_status, dsn_original = _dsn(msg) if content_type == "multipart/report" or "x-failed-recipients" in headers else ([], None, None)
+    subject = (parsed.subject or "").strip()
+    dsn_recipients, dsn_soft, dsn_status, dsn_original = (
+        _bounce(msg) if _looks_like_bounce(msg, from_addr, subject) else ([], [], None, None))
     if "x-auditor-partial" in headers:
         flags.append("partial_fetch")       # the harvester fetched only the header and text parts
     if parsed.defects_categories:
@@ -231,12 +271,13 @@ def parse_raw(raw: bytes, envelope_date: datetime | None = None) -> dict[str, An
         "undisclosed": undisclosed,
         "sent_at": sent_at,
         "date_source": date_source,
-        "subject": (parsed.subject or "").strip(),
+        "subject": subject,
         "body_text": body,
         "body_kind": body_kind,
         "headers": headers,
         "content_type": content_type,
         "dsn_recipients": dsn_recipients,
+        "dsn_soft_recipients": dsn_soft,
         "dsn_status": dsn_status,
         "dsn_original_id": dsn_original,
         "size": len(raw),

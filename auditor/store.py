@@ -28,7 +28,7 @@ MESSAGE_SCHEMA = {
     "recipients": pl.List(pl.Struct({"addr": pl.String, "name": pl.String, "field": pl.String})),
     "undisclosed": pl.Boolean, "sent_at": pl.Datetime("us", "UTC"), "date_source": pl.String,
     "subject": pl.String, "body_text": pl.String, "body_kind": pl.String, "headers": pl.String,
-    "content_type": pl.String, "dsn_recipients": pl.List(pl.String), "dsn_status": pl.String,
+    "content_type": pl.String, "dsn_recipients": pl.List(pl.String), "dsn_soft_recipients": pl.List(pl.String), "dsn_status": pl.String,
     "dsn_original_id": pl.String, "size": pl.Int64, "flags": pl.List(pl.String), "raw": pl.Binary,
 }
 LOCATION_SCHEMA = {"kind": pl.String, "source": pl.String, "folder": pl.String, "location": pl.String,

@@ -11,6 +11,8 @@ select
     m.headers ->> 'x-autorespond'             as h_x_autorespond,
     m.headers ->> 'x-auto-response-suppress' as h_x_auto_response_suppress,
     lower(coalesce(m.headers ->> 'x-mailer', m.headers ->> 'user-agent', '')) as h_mailer,
+    len(list_filter(json_keys(m.headers), lambda k: (k like 'x-ms-exchange%' and k like '%auto%')
+                    or k = 'x-ms-exchange-generated-message-source')) > 0 as h_exchange_auto,
     len(list_filter(json_keys(m.headers), lambda k: k like 'x-campaign%' or k like 'x-mc-%'
                     or k like 'x-mailgun%' or k like 'x-sg-%' or k like 'x-ses%')) > 0 as h_merge_header,
     (select list(distinct l.folder order by l.folder) from locations l where l.raw_sha256 = m.raw_sha256) as folders

@@ -1,8 +1,13 @@
--- One outcome per (sequence, recipient): human answer within the window, auto-reply only, bounce, pending (window still open at $as_of) or none.
+-- One outcome per (sequence, recipient): human answer within the window (from the recipient, or flagged from a colleague at their organisation), auto-reply only, bounce, pending (window still open at $as_of) or none.
 with touch as (
-    select t.message_id, t.recipient, t.sequence_message_id, t.touch, g.sent_at, g.subject
+    select t.message_id, t.recipient, t.sequence_message_id, t.touch, g.sent_at, g.subject, m.thread_id,
+           split_part(t.recipient, '@', 2) as domain
     from touches t
     join tags g using (message_id, recipient)
+    join mails m using (message_id)
+),
+recipients_of as (
+    select message_id, list(recipient) as recipients from tags group by message_id
 ),
 sequences as (
     select sequence_message_id as message_id, recipient,
@@ -10,59 +15,88 @@ sequences as (
            min(sent_at) as first_sent_at,
            max(sent_at) as last_touch_at,
            max(sent_at) + to_days(cast($window_days as integer)) as window_closes_at,
-           subject_key(arg_min(subject, sent_at)) as subject_key
+           subject_key(arg_min(subject, sent_at)) as subject_key,
+           any_value(domain) as domain
     from touch
     group by all
 ),
 inbound as (
-    select m.message_id, m.from_addr, m.sent_at, m.in_reply_to, m.reference_ids, m.automated,
-           subject_key(m.subject) as subject_key,
-           s.dsn_recipients, s.dsn_original_id
+    select m.message_id, m.from_addr, split_part(m.from_addr, '@', 2) as domain, m.sent_at, m.in_reply_to,
+           m.reference_ids, m.automated, m.thread_id, m.return_date, subject_key(m.subject) as subject_key,
+           s.dsn_recipients, s.dsn_status, s.dsn_original_id
     from mails m
     join messages s using (raw_sha256)
     where m.direction = 'in' and m.sent_at is not null
 ),
--- A person's answer names one of the touches in In-Reply-To or References.
-threaded as (
-    select t.sequence_message_id, t.recipient, t.touch, i.message_id as answer_id, i.from_addr, i.sent_at,
-           case when i.in_reply_to = t.message_id then 'in_reply_to' else 'references' end as matched_by
+-- Who may answer for a recipient: the person, or a colleague at the same organisation's own domain who was not
+-- asked themselves (never at a shared free-mail domain).
+answerer as (
+    select t.*, i.message_id as answer_id, i.from_addr, i.sent_at as answered_at, i.in_reply_to, i.reference_ids,
+           i.thread_id as answer_thread, i.subject_key as answer_subject, i.from_addr <> t.recipient as by_colleague
     from touch t
-    join inbound i on i.from_addr = t.recipient
-    where i.automated is null and i.sent_at >= t.sent_at
-      and (i.in_reply_to = t.message_id or list_contains(i.reference_ids, t.message_id))
+    join inbound i on (i.from_addr = t.recipient
+                       or (i.domain = t.domain and not list_contains($free_mail, t.domain)))
+    join recipients_of r on r.message_id = t.message_id
+    where (i.automated is null or i.automated = 'list')
+      and i.sent_at >= t.sent_at
+      and (i.from_addr = t.recipient or not list_contains(r.recipients, i.from_addr))
 ),
--- A reply whose client dropped the threading headers: same person, same normalised subject, after the ask.
+threaded as (
+    select sequence_message_id, recipient, touch, answer_id, from_addr, answered_at, by_colleague,
+           case when in_reply_to = message_id then 'in_reply_to'
+                when list_contains(reference_ids, message_id) then 'references'
+                else 'thread' end as matched_by
+    from answerer
+    where answer_thread = thread_id
+),
+-- A reply whose client dropped the threading headers (or that answers a forward we never saw): same normalised
+-- subject, after the ask, within the window. Lists are left out here: their subjects repeat across senders.
 by_subject as (
-    select s.message_id as sequence_message_id, s.recipient, null::integer as touch, i.message_id as answer_id,
-           i.from_addr, i.sent_at, 'subject' as matched_by
-    from sequences s
-    join inbound i on i.from_addr = s.recipient
-    where i.automated is null and i.in_reply_to is null and len(coalesce(i.reference_ids, [])) = 0
-      and i.subject_key = s.subject_key and s.subject_key <> ''
-      and i.sent_at >= s.first_sent_at and i.sent_at <= s.window_closes_at
+    select a.sequence_message_id, a.recipient, null::integer as touch, a.answer_id, a.from_addr, a.answered_at,
+           a.by_colleague, 'subject' as matched_by
+    from answerer a
+    join sequences s on s.message_id = a.sequence_message_id and s.recipient = a.recipient
+    where a.answer_thread <> a.thread_id
+      and a.answer_subject = s.subject_key and s.subject_key <> ''
+      and a.answered_at <= s.window_closes_at
+      and not exists (select 1 from mails x where x.message_id = a.answer_id and x.automated = 'list')
 ),
 answers as (
     select sequence_message_id, recipient,
-           arg_min(answer_id, sent_at) as answer_message_id,
-           arg_min(from_addr, sent_at) as answer_from,
-           min(sent_at) as answered_at,
-           arg_min(matched_by, sent_at) as matched_by,
-           arg_min(touch, sent_at) as answer_touch
-    from (select * from threaded union all select * from by_subject)
+           -- The earliest answer (the person's own before a colleague's at the same moment), and among the
+           -- touches it could answer, the one it names (In-Reply-To, then References), else the latest.
+           arg_min(answer_id, (answered_at, by_colleague, match_rank, -coalesce(touch, 0))) as answer_message_id,
+           arg_min(from_addr, (answered_at, by_colleague, match_rank, -coalesce(touch, 0))) as answer_from,
+           arg_min(answered_at, (answered_at, by_colleague, match_rank, -coalesce(touch, 0))) as answered_at,
+           arg_min(matched_by, (answered_at, by_colleague, match_rank, -coalesce(touch, 0))) as matched_by,
+           arg_min(touch, (answered_at, by_colleague, match_rank, -coalesce(touch, 0))) as answer_touch,
+           arg_min(by_colleague, (answered_at, by_colleague, match_rank, -coalesce(touch, 0))) as answer_by_colleague
+    from (select *, case matched_by when 'in_reply_to' then 0 when 'references' then 1 when 'thread' then 2 else 3 end
+                    as match_rank
+          from (select * from threaded union all select * from by_subject))
     group by all
 ),
+-- Out-of-office robots answer from the person's address, often as a new message outside the thread.
 autos as (
-    select s.message_id as sequence_message_id, s.recipient, arg_min(i.message_id, i.sent_at) as auto_message_id
+    select s.message_id as sequence_message_id, s.recipient,
+           arg_min(i.message_id, i.sent_at) as auto_message_id,
+           max(i.return_date) as auto_return_date
     from sequences s
     join inbound i on i.from_addr = s.recipient
     where i.automated = 'auto' and i.sent_at >= s.first_sent_at and i.sent_at <= s.window_closes_at
     group by all
 ),
+-- A bounce names the failed address; the original Message-ID, where the bounce carries it, must be a touch.
 bounces as (
-    select s.message_id as sequence_message_id, s.recipient, arg_min(i.message_id, i.sent_at) as bounce_message_id
+    select s.message_id as sequence_message_id, s.recipient,
+           arg_min(i.message_id, i.sent_at) as bounce_message_id,
+           arg_min(i.dsn_status, i.sent_at) as bounce_status
     from sequences s
     join inbound i on list_contains(i.dsn_recipients, s.recipient)
     where i.automated = 'bounce' and i.sent_at >= s.first_sent_at and i.sent_at <= s.window_closes_at
+      and (i.dsn_original_id is null
+           or i.dsn_original_id in (select message_id from touch t
+                                    where t.sequence_message_id = s.message_id and t.recipient = s.recipient))
     group by all
 )
 select s.message_id, s.recipient,
@@ -77,7 +111,8 @@ select s.message_id, s.recipient,
        a.answer_message_id, a.answer_from, a.answered_at, a.matched_by,
        date_diff('second', s.first_sent_at, a.answered_at) / 3600.0 as hours_to_answer,
        coalesce(a.answer_touch, case when a.answer_message_id is not null then s.touches end) as answer_touch,
-       u.auto_message_id, b.bounce_message_id
+       u.auto_message_id, b.bounce_message_id,
+       a.answer_by_colleague, u.auto_return_date, b.bounce_status
 from sequences s
 left join answers a on a.sequence_message_id = s.message_id and a.recipient = s.recipient
 left join autos u on u.sequence_message_id = s.message_id and u.recipient = s.recipient

@@ -1,17 +1,17 @@
 -- Which sequence each (ask, recipient) belongs to: a later ask to the same person in the same thread (or with the same normalised subject) within the window, before any human answer, is a follow-up.
 with asks as (
-    select t.message_id, t.recipient, t.sent_at, m.in_reply_to, m.reference_ids,
-           subject_key(t.subject) as subject_key
+    select t.message_id, t.recipient, t.sent_at, m.thread_id, subject_key(t.subject) as subject_key
     from tags t
     join mails m using (message_id)
     where t.sent_at is not null
 ),
 human_in as (
-    select from_addr, sent_at from mails where direction = 'in' and automated is null
+    select from_addr, sent_at from mails
+    where direction = 'in' and (automated is null or automated = 'list')
 ),
 ordered as (
     select a.*,
-           lag(message_id) over w as prev_id,
+           lag(thread_id) over w as prev_thread,
            lag(sent_at) over w as prev_at,
            lag(subject_key) over w as prev_subject
     from asks a
@@ -19,9 +19,8 @@ ordered as (
 ),
 flagged as (
     select o.*,
-           coalesce(o.prev_id is not null
-               and (o.in_reply_to = o.prev_id or list_contains(o.reference_ids, o.prev_id)
-                    or (o.subject_key = o.prev_subject and o.subject_key <> ''))
+           coalesce(o.prev_at is not null
+               and (o.thread_id = o.prev_thread or (o.subject_key = o.prev_subject and o.subject_key <> ''))
                and o.sent_at - o.prev_at <= to_days(cast($window_days as integer))
                and not exists (select 1 from human_in h
                                where h.from_addr = o.recipient and h.sent_at > o.prev_at and h.sent_at <= o.sent_at),

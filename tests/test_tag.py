@@ -3,7 +3,7 @@ import pytest
 
 from auditor.config import Identity
 from auditor.tag import run_tag, tag_frames
-from auditor.tag.text import clean_text, split_sentences
+from auditor.tag.text import split_sentences
 
 from conftest import make_settings
 
@@ -100,7 +100,7 @@ def test_a_lone_message_gets_every_label():
            "content_type": "text/plain", "dsn_recipients": [], "dsn_status": None, "dsn_original_id": None,
            "h_list_unsubscribe": None, "h_list_id": None, "h_precedence": None, "h_auto_submitted": None,
            "h_x_autoreply": None, "h_x_autorespond": None, "h_x_auto_response_suppress": None, "h_mailer": "",
-           "h_merge_header": False, "folders": ["Sent"]}
+           "h_merge_header": False, "h_exchange_auto": False, "folders": ["Sent"]}
     from auditor.config import load_rules
 
     frames = tag_frames(pl.DataFrame([row]).lazy(), Identity.parse(["@us.org"]), load_rules(), "d")
@@ -111,14 +111,16 @@ def test_a_lone_message_gets_every_label():
 
 def test_clean_text_drops_quotes_signatures_and_forwarded_blocks():
     from auditor.config import load_rules
+    from auditor.tag.text import clean_with
 
-    clean = load_rules()["clean"]
-    body = ("Thanks, that works.\n\n> earlier line\nOne more thing.\n\n-- \nSam\n")
-    assert clean_text(body, tuple(clean["quote_openers"]), tuple(clean["signature_openers"])) == "Thanks, that works.\n\nOne more thing."
-    outlook = "Sounds good.\n\n-----Original Message-----\nFrom: X\nSent: Monday\n\nold text"
-    assert clean_text(outlook, tuple(clean["quote_openers"]), tuple(clean["signature_openers"])) == "Sounds good."
-    german = "Gerne!\n\nAm 3. März 2026 um 10:00 schrieb Sam Ortiz <sam@brightpath.org>:\n> Hallo"
-    assert clean_text(german, tuple(clean["quote_openers"]), tuple(clean["signature_openers"])) == "Gerne!"
+    clean = clean_with(load_rules())
+    assert clean("Thanks, that works.\n\n> earlier line\nOne more thing.\n\n-- \nSam\n") == "Thanks, that works.\n\nOne more thing."
+    assert clean("Sounds good.\n\n-----Original Message-----\nFrom: X\nSent: Monday\n\nold text") == "Sounds good."
+    assert clean("Gerne!\n\nAm 3. März 2026 um 10:00 schrieb Sam Ortiz <sam@brightpath.org>:\n> Hallo") == "Gerne!"
+    bottom = "On Tue, Mar 3, 2026 at 4:05 PM Sam <sam@x.org> wrote:\n> Would you join?\n>\n> Sam\n\nYes, count me in.\n"
+    assert clean(bottom) == "Yes, count me in."
+    apple = "Sure thing.\n\nOn 3 Mar 2026, at 16:05, Sam <sam@x.org> wrote:\n\nWould you join? (unmarked quote)"
+    assert clean(apple) == "Sure thing."
 
 
 def test_split_sentences_joins_wrapped_lines_and_keeps_the_greeting_apart():

@@ -86,7 +86,7 @@ CREATE TABLE mails (
     in_reply_to   VARCHAR,
     reference_ids VARCHAR[],
     folders       VARCHAR[],
-    automated     VARCHAR,                 -- inbound only: bounce | auto | bulk; NULL for a person's own mail
+    automated     VARCHAR,                 -- inbound only: bounce | auto | list; NULL for a person's own mail
     message_id_reused BOOLEAN NOT NULL DEFAULT false
 );
 

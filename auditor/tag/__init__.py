@@ -17,10 +17,12 @@ from .audience import tag_audience, template_sizes
 from .mails import build_mails, is_me
 from .text import colour_sentences, message_text_features, sentence_rows
 from .warmth import tag_warmth
+from ..replies import return_date
+from ..threads import thread_ids
 
 TAG_RULE_SECTIONS = ("clean", "ask", "audience", "focus", "warmth", "match")
 MAIL_COLUMNS = ["mail_key", "message_id", "raw_sha256", "direction", "from_addr", "sent_at", "subject",
-                "in_reply_to", "reference_ids", "folders", "automated", "message_id_reused"]
+                "in_reply_to", "reference_ids", "folders", "automated", "message_id_reused", "thread_id", "return_date"]
 INFER_MIN_SHARE = 0.05
 
 
@@ -57,6 +59,11 @@ def resolve_identity(store: Store, settings: Settings) -> tuple[Identity, bool]:
 def tag_frames(messages: pl.LazyFrame, identity: Identity, rules: dict, ruleset: str) -> dict[str, pl.DataFrame]:
     """The whole tag stage as frames in, frames out: mails, tags and tag_sentences."""
     mails = build_mails(messages, identity, rules).collect()
+    mails = mails.with_columns(thread_ids(mails))
+    auto = pl.col("automated") == "auto"
+    returns = [return_date(f"{subject or ''}\n{body or ''}"[:2000], sent) if is_auto else None
+               for subject, body, sent, is_auto in mails.select("subject", "body_text", "sent_at", auto.fill_null(False)).iter_rows()]
+    mails = mails.with_columns(return_date=pl.Series(returns, dtype=pl.Date))
     ext = pl.col("recipients").list.eval(pl.element().filter(~is_me(pl.element().struct.field("addr"), identity)))
     asks = mails.filter(pl.col("direction") == "out").with_columns(
         recipients_ext=ext.list.unique(maintain_order=True)

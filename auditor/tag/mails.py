@@ -28,16 +28,25 @@ def build_mails(messages: pl.LazyFrame, identity: Identity, rules: dict) -> pl.L
     outcomes stay keyed by a unique message_id.
     """
     match = rules["match"]
+    header_text = ["h_list_unsubscribe", "h_list_id", "h_precedence", "h_auto_submitted", "h_x_autoreply",
+                   "h_x_autorespond", "h_x_auto_response_suppress", "h_mailer"]
+    messages = messages.with_columns(pl.col(header_text).cast(pl.String))
     copies = messages.sort("raw_sha256").group_by("mail_key", maintain_order=True).agg(
         pl.all().exclude("mail_key", "folders").first(),
         pl.col("folders").list.explode(keep_nulls=False, empty_as_null=False).unique().sort().alias("folders"),
     )
     external = pl.col("recipients").list.eval(~is_me(pl.element().struct.field("addr"), identity)).list.any()
     from_me = is_me(pl.col("from_addr"), identity)
+    # A human answer posted through a mailing list carries List-Id and Precedence: list too, so those two
+    # mark a robot only on mail that is not list traffic.
+    list_traffic = pl.col("h_list_id").is_not_null()
     auto = (
         (pl.col("h_auto_submitted").is_not_null() & (pl.col("h_auto_submitted") != "no"))
         | pl.col("h_x_autoreply").is_not_null() | pl.col("h_x_autorespond").is_not_null()
         | (pl.col("h_precedence") == "auto_reply")
+        | (pl.col("h_precedence").is_in(["bulk", "junk", "list"]) & ~list_traffic & pl.col("h_list_unsubscribe").is_null())
+        | pl.col("h_x_auto_response_suppress").str.contains("(?i)all|oof|autoreply").fill_null(False)
+        | pl.col("h_exchange_auto").fill_null(False)
         | any_match("subject", match["auto_subjects"])
         # An out-of-office says so at the top; deeper down the phrase is more often a person's own news.
         | any_match(pl.col("body_text").str.slice(0, 400), match["auto_bodies"])
@@ -47,8 +56,7 @@ def build_mails(messages: pl.LazyFrame, identity: Identity, rules: dict) -> pl.L
         | (pl.col("dsn_recipients").list.len() > 0)
         | any_match("from_addr", match["bounce_senders"])
     )
-    bulk = (pl.col("h_list_unsubscribe").is_not_null() | pl.col("h_list_id").is_not_null()
-            | pl.col("h_precedence").is_in(["bulk", "list", "junk"]))
+    bulk = pl.col("h_list_unsubscribe").is_not_null() | list_traffic
     reused_rank = pl.col("mail_key").rank("ordinal").over("message_id", order_by=["sent_at", "mail_key"])
     return (
         copies.with_columns(
@@ -59,7 +67,7 @@ def build_mails(messages: pl.LazyFrame, identity: Identity, rules: dict) -> pl.L
             automated=pl.when(from_me).then(None)
             .when(bounce).then(pl.lit("bounce"))
             .when(auto).then(pl.lit("auto"))
-            .when(bulk).then(pl.lit("bulk")),
+            .when(bulk).then(pl.lit("list")),
             message_id_reused=reused_rank > 1,
         )
         .with_columns(

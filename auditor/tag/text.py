@@ -20,20 +20,38 @@ def _compiled(patterns: tuple[str, ...]) -> re.Pattern:
     return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
 
 
-def clean_text(body: str | None, quote_openers: tuple[str, ...], signature_openers: tuple[str, ...]) -> str:
-    """Only what the sender wrote in this message: stop at the first line that opens quoted history, a
-    forwarded block or the signature; drop ">" lines (interleaved quotes) wherever they are."""
+def clean_text(body: str | None, quote_openers: tuple[str, ...], signature_openers: tuple[str, ...],
+               attributions: tuple[str, ...] = ()) -> str:
+    """Only what the sender wrote in this message. ">" lines are quotes wherever they are, and the "On ...
+    wrote:" line that introduces them goes with them, so a reply written below or between the quotes keeps its
+    words; an attribution with no ">" lines after it, an unmarked quoted or forwarded block (Outlook's
+    "From: ... Sent: ...") or the signature ends the text."""
     if not body:
         return ""
     quote, signature = _compiled(quote_openers), _compiled(signature_openers)
+    attribution = _compiled(attributions) if attributions else None
+    lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     kept = []
-    for line in body.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+    for i, line in enumerate(lines):
         if line.lstrip().startswith(">"):
             continue
+        if attribution is not None and attribution.search(line):
+            following = next((l for l in lines[i + 1:] if l.strip()), "")
+            if following.lstrip().startswith(">"):
+                continue
+            break
         if quote.search(line) or signature.search(line):
             break
         kept.append(line.rstrip())
     return "\n".join(kept).strip()
+
+
+def clean_with(rules: dict):
+    """clean_text with the rules' word lists bound: body -> text."""
+    clean = rules["clean"]
+    openers, signature = tuple(clean["quote_openers"]), tuple(clean["signature_openers"])
+    attributions = tuple(clean.get("quote_attributions", ()))
+    return lambda body: clean_text(body, openers, signature, attributions)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -59,9 +77,8 @@ def split_sentences(text: str) -> list[str]:
 
 def sentence_rows(asks: pl.DataFrame, rules: dict) -> pl.DataFrame:
     """One row per (message_id, idx, text) for every ask's cleaned body."""
-    clean = rules["clean"]
-    openers, signature = tuple(clean["quote_openers"]), tuple(clean["signature_openers"])
-    texts = [split_sentences(clean_text(body, openers, signature)) for body in asks["body_text"].to_list()]
+    clean = clean_with(rules)
+    texts = [split_sentences(clean(body)) for body in asks["body_text"].to_list()]
     return (
         pl.DataFrame({"message_id": asks["message_id"], "text": texts},
                      schema={"message_id": pl.String, "text": pl.List(pl.String)})
