@@ -7,6 +7,7 @@ select
     count(*) filter (where outcome <> 'pending')                                    as closed,
     count(*) filter (where delivered)                                               as delivered,
     count(*) filter (where answered)                                                as answered,
+    count(*) filter (where positive)                                                as positive,
     count(*) filter (where outcome = 'pending')                                     as pending,
     count(*) filter (where outcome = 'bounce')                                      as bounced,
     count(*) filter (where outcome = 'auto')                                        as auto_only,

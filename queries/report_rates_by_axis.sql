@@ -1,13 +1,14 @@
--- Reply rate per label of each axis (audience, focus, warmth over request sequences; ask kind over all) with n and a 95% Wilson interval.
+-- Reply rate (and positive-answer rate) per label of each axis (audience, focus, warmth over request sequences; ask kind over all) with n and a 95% Wilson interval.
 with labelled as (
-    select 'audience' as axis, audience as label, delivered, answered, outcome from ask_outcomes where is_request
-    union all select 'focus', focus, delivered, answered, outcome from ask_outcomes where is_request
-    union all select 'warmth', warmth, delivered, answered, outcome from ask_outcomes where is_request
-    union all select 'ask_kind', ask_kind, delivered, answered, outcome from ask_outcomes
+    select 'audience' as axis, audience as label, delivered, answered, positive, outcome from ask_outcomes where is_request
+    union all select 'focus', focus, delivered, answered, positive, outcome from ask_outcomes where is_request
+    union all select 'warmth', warmth, delivered, answered, positive, outcome from ask_outcomes where is_request
+    union all select 'ask_kind', ask_kind, delivered, answered, positive, outcome from ask_outcomes
 ),
 counted as (
     select axis, label,
            count(*) filter (where answered)            as answered,
+           count(*) filter (where positive)            as positive,
            count(*) filter (where delivered)           as delivered,
            count(*) filter (where outcome = 'pending') as pending,
            count(*) filter (where outcome = 'bounce')  as bounced
@@ -21,6 +22,7 @@ final as (
     from counted
 )
 select axis, label, answered, delivered, pending, bounced, rate,
+       positive / nullif(delivered, 0) as positive_rate,
        case when delivered > 0 then
            (rate + z * z / (2 * delivered) - z * sqrt(rate * (1 - rate) / delivered + z * z / (4 * delivered * delivered)))
            / (1 + z * z / delivered) end as low,

@@ -150,7 +150,7 @@ def build_report(store: Store, settings: Settings) -> ReportResult:
             rows.sort(key=lambda r: -r["delivered"])
         figure_id = f"fig-{key.replace('_', '-')}"
         axes.append({"key": key, "title": title, "figure_id": figure_id, "advice": advice,
-                     "rows": [{**{k: r[k] for k in ("answered", "delivered", "rate", "low", "high", "pending")},
+                     "rows": [{**{k: r[k] for k in ("answered", "delivered", "rate", "low", "high", "pending", "positive_rate")},
                                "label": LABEL_NAMES.get(r["label"], r["label"])} for r in rows]})
         figures[figure_id] = _axis_figure(title, rows)
     if not trend.is_empty():
@@ -173,7 +173,7 @@ def build_report(store: Store, settings: Settings) -> ReportResult:
     summary = {
         "asks": headline["asks"], "requests": headline["requests"], "people": headline["people"], "sequences": headline["sequences"],
         "closed": headline["closed"], "answered": answered, "delivered": delivered, "answered_pct": answered_pct,
-        "pending": headline["pending"], "bounced": headline["bounced"],
+        "pending": headline["pending"], "bounced": headline["bounced"], "positive": headline["positive"],
         "median_hours_to_answer": headline["median_hours_to_answer"],
         "best": f"{_style(best)} ({_pct(best['rate']):.0f}% of {best['delivered']})" if best else None,
         "worst": f"{_style(worst)} ({_pct(worst['rate']):.0f}% of {worst['delivered']})" if worst else None,
