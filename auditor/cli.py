@@ -327,6 +327,67 @@ def demo(out_dir, as_of, traceback):
     print_summary(result)
 
 
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--list", "list_", is_flag=True, help="List the named queries with what each returns.")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="A query parameter; VALUE is read as JSON when it parses (numbers, lists), else as text.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@common_options
+def query(name, list_, params, fmt, settings):
+    """Run one named query from queries/ on the database (stages brought up to date first), or --list them."""
+    import json
+
+    from . import queries
+
+    if list_ or not name:
+        for query_name in queries.names():
+            click.echo(f"{query_name:24} {queries.describe(query_name)}")
+        return
+    if name not in queries.names():
+        raise UsageError(f"no query named {name!r}: `auditor query --list` shows them.")
+    values = {}
+    for item in params:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise UsageError(f"--param {item!r} is not KEY=VALUE.")
+        try:
+            values[key] = json.loads(raw)
+        except ValueError:
+            values[key] = raw
+    announce(settings)
+    with pipeline.command_run(settings, "query", [name]) as (store, run_id):
+        pipeline.up_to_match(store, run_id, settings)
+        frame = store.query(name, **values)
+    if fmt == "csv":
+        click.echo(frame.write_csv(), nl=False)
+    elif fmt == "json":
+        click.echo(frame.write_json())
+    else:
+        import polars as pl
+
+        with pl.Config(tbl_rows=50, tbl_cols=20, fmt_str_lengths=60, tbl_width_chars=160):
+            click.echo(frame)
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="A file, or a directory when --partition-by is given.")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
+@click.option("--partition-by", default="", metavar="account,month", help="Hive-partitioned output by these columns.")
+@common_options
+def export(output, fmt, partition_by, settings):
+    """Write the tagged asks with their outcomes (queries/export_asks.sql) as Parquet or CSV."""
+    from .export import export_asks
+
+    announce(settings)
+    parts = tuple(p.strip() for p in partition_by.split(",") if p.strip())
+    with pipeline.command_run(settings, "export", [str(output)]) as (store, run_id):
+        pipeline.up_to_match(store, run_id, settings)
+        rows = export_asks(store, output, fmt, parts)
+    click.echo(f"exported {rows:,} ask-recipient rows to {output}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: errors become one sentence and an exit code, never a traceback (unless --traceback)."""
     args = sys.argv[1:] if argv is None else argv

@@ -157,3 +157,37 @@ def test_without_an_identity_or_a_sent_folder_the_error_says_what_to_do(run, tmp
     result = run("tag", "--db", str(tmp_path / "empty.duckdb"))
     assert result.rc == 2
     assert "pass --me ADDRESS" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_query_lists_and_runs_named_queries(run, tmp_path):
+    db = str(tmp_path / "a.duckdb")
+    listed = run("query", "--list", "--db", db)
+    assert listed.rc == 0 and "report_headline" in listed.stdout and "The headline" in listed.stdout
+    run("ingest", str(MAILBOX), "--db", db)
+    result = run("query", "report_rates_by_axis", "--format", "json", "--db", db, "--me", TEAM, "--as-of", "2026-06-01")
+    import json
+
+    rows = json.loads(result.stdout)
+    audience = {r["label"]: (r["answered"], r["delivered"]) for r in rows if r["axis"] == "audience"}
+    assert audience == {"personal": (2, 2), "mass": (1, 5)}
+    assert run("query", "nope", "--db", db).rc == 2
+
+
+def test_export_writes_partitioned_parquet_that_duckdb_reads_back(run, tmp_path):
+    import duckdb
+
+    db = str(tmp_path / "a.duckdb")
+    run("ingest", str(MAILBOX), "--db", db)
+    out = tmp_path / "export"
+    result = run("export", "-o", str(out), "--partition-by", "account,month", "--db", db, "--me", TEAM, "--as-of", "2026-06-01")
+    assert result.rc == 0, result.stderr
+    assert result.stdout.strip() == f"exported 9 ask-recipient rows to {out}"
+    con = duckdb.connect()
+    rows = con.execute(f"SELECT month, outcome, count(*) FROM read_parquet('{out}/**/*.parquet', hive_partitioning = true) "
+                       "GROUP BY ALL ORDER BY ALL").fetchall()
+    assert sum(n for *_, n in rows) == 9
+    assert {m for m, *_ in rows} == {"2026-01", "2026-03"}
+    assert sorted(p.name.split("=")[0] for p in out.iterdir()) == ["account"]
+    csv = tmp_path / "asks.csv"
+    assert run("export", "-o", str(csv), "--format", "csv", "--db", db, "--me", TEAM).rc == 0
+    assert csv.read_text().splitlines()[0].startswith("message_id,recipient,sender")
