@@ -585,7 +585,14 @@ def _print_table(results: dict) -> None:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--harvest" in argv:   # the IMAP harvest benchmark: its own options, see bench/harvest.py
+        from bench.harvest import main as harvest_main
+
+        return harvest_main([a for a in argv if a != "--harvest"])
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--harvest", action="store_true",
+                    help="run the IMAP harvest benchmark instead (python -m bench --harvest --help)")
     ap.add_argument("--sizes", default="2000,10000", help="comma-separated message counts (default 2000,10000)")
     ap.add_argument("--runs", type=int, default=3, help="runs per stage; the median is reported (default 3)")
     ap.add_argument("--json", type=Path, default=PROJECT / "bench" / "results.json",

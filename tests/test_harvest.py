@@ -294,7 +294,7 @@ class LabelClient:
         return {b"UIDVALIDITY": 7, b"EXISTS": len(self.messages)}
 
     def search(self, criteria):
-        return list(self.messages)
+        return [] if "LARGER" in criteria else list(self.messages)
 
     def fetch(self, uids, items):
         out = {}

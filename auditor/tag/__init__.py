@@ -77,7 +77,7 @@ def tag_frames(messages: pl.LazyFrame, identity: Identity, rules: dict, ruleset:
     )
     asks = (asks.lazy().join(clean.lazy(), on="message_id", how="left")
             .with_columns(pl.col("clean").fill_null(""), pl.col("first_sentence").fill_null("")))
-    asks = tag_audience(template_sizes(asks), rules).join(features, on="message_id", how="left").with_columns(
+    asks = tag_audience(template_sizes(asks, rules), rules).join(features, on="message_id", how="left").with_columns(
         ask_kind=pl.col("ask_kind").fill_null("none"),
         focus=pl.col("focus").fill_null("neutral"),
         focus_reasons=pl.col("focus_reasons").fill_null(pl.lit(["no text of its own"])),

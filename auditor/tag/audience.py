@@ -13,18 +13,19 @@ from .mails import any_match
 from .text import GREETING
 
 
-def masked_template(clean: pl.Expr) -> pl.Expr:
-    """The text with what a mail-merge varies (the greeting line, capitalised words, addresses, links,
-    numbers) masked, hashed: equal hashes from different people mean one template."""
+def masked_text(clean: pl.Expr) -> pl.Expr:
+    """The text with what a mail-merge varies (the greeting line, capitalised words, addresses, links, numbers)
+    masked, so the copies of one template read alike."""
     return (
         clean.str.replace(GREETING, "<greeting>")
         .str.replace_all(r"\S+@\S+", "<email>")
         .str.replace_all(r"https?://\S+", "<url>")
         .str.replace_all(r"\b[A-Z][\w'’-]*", "<name>")
         .str.replace_all(r"\d[\d,.]*", "<n>")
+        # A merge field may hold one word or several ("Ana" / "Ana Lucía", "Acme" / "Acme Health Partners").
+        .str.replace_all(r"(?:<name>\s*)+", "<name> ")
         .str.replace_all(r"\s+", " ")
         .str.to_lowercase()
-        .hash()
     )
 
 
@@ -33,12 +34,15 @@ def tag_audience(asks: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
     Adds audience, audience_score, audience_reasons."""
     cfg = rules["audience"]
     n_ext = pl.col("recipients_ext").list.len()
-    template_size = pl.col("template_recipients")
     greeting_name = pl.col("first_sentence").str.extract(GREETING, 1).str.to_lowercase()
     first_names = pl.col("recipients_ext").list.eval(
         pl.element().struct.field("name").str.extract(r"^\s*([\w'’-]+)", 1).str.to_lowercase()
     )
-    named = greeting_name.is_not_null() & first_names.list.contains(greeting_name)
+    template_size = pl.col("template_recipients")
+    # A greeting by first name is evidence of a personal note only when the text is not a template: in a
+    # mail-merge the name is just the merge field.
+    templated = template_size >= cfg["template_min_recipients"]
+    named = greeting_name.is_not_null() & first_names.list.contains(greeting_name) & ~templated
     generic = any_match("first_sentence", cfg["generic_greetings"]) & ~named
     campaign_hits = pl.col("clean").str.extract_all("(?i)" + "(?:" + "|".join(f"(?:{p})" for p in cfg["campaign_text"]) + ")")
     mailer = any_match("h_mailer", cfg["merge_mailers"])
@@ -57,7 +61,7 @@ def tag_audience(asks: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
          pl.format("sent to {} people together", n_ext)),
         (pl.col("undisclosed"), cfg["undisclosed_weight"], pl.lit("undisclosed recipients (a Bcc blast)")),
         (bulk, cfg["bulk_header_weight"], bulk_reason),
-        (template_size >= cfg["template_min_recipients"], cfg["template_weight"],
+        (templated, cfg["template_weight"],
          pl.format("the same text went to {} people", template_size)),
         (generic, cfg["generic_greeting_weight"], pl.format("generic greeting: \"{}\"", pl.col("first_sentence").str.slice(0, 40))),
         (named, cfg["named_greeting_weight"], pl.format("greets {} by name", pl.col("first_sentence").str.extract(GREETING, 1))),
@@ -80,16 +84,46 @@ def tag_audience(asks: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
     )
 
 
-def template_sizes(asks: pl.LazyFrame) -> pl.LazyFrame:
-    """How many different people received each message's masked text, across all asks (a set-based group-by,
-    never pairwise comparison). Short texts (a one-line follow-up) are too short to call a template."""
-    keyed = asks.with_columns(template=masked_template(pl.col("clean")), long_enough=pl.col("clean").str.len_chars() >= 80)
-    sizes = (
-        keyed.filter("long_enough")
-        .explode("recipients_ext")
-        .group_by("template")
-        .agg(template_recipients=pl.col("recipients_ext").struct.field("addr").n_unique())
-    )
-    return keyed.join(sizes, on="template", how="left").with_columns(
-        template_recipients=pl.when(pl.col("long_enough")).then(pl.col("template_recipients")).otherwise(0).fill_null(0)
-    ).drop("long_enough")
+def template_sizes(asks: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
+    """How many different people received each message's text or a near copy of it: MinHash signatures of the
+    masked text's word 3-grams, candidates from locality-sensitive hashing (never pairwise over all asks), each
+    candidate pair confirmed by its estimated Jaccard similarity. Short texts (a one-line follow-up) are too short
+    to call a template."""
+    from datasketch import MinHash, MinHashLSH
+
+    cfg = rules["audience"]
+    frame = asks.select("message_id", "recipients_ext", masked=masked_text(pl.col("clean"))).collect()
+    words = [m.split() for m in frame["masked"].to_list()]
+    eligible = [i for i, w in enumerate(words) if len(w) >= cfg["template_min_words"]]
+    parent = list(range(frame.height))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    if eligible:
+        shingles = [[" ".join(words[i][j:j + 3]).encode() for j in range(len(words[i]) - 2)] for i in eligible]
+        signatures = MinHash.bulk(shingles, num_perm=cfg["template_num_perm"], seed=1)
+        lsh = MinHashLSH(threshold=cfg["template_similarity"], num_perm=cfg["template_num_perm"])
+        for key, signature in zip(eligible, signatures):
+            lsh.insert(key, signature)
+        by_key = dict(zip(eligible, signatures))
+        for key, signature in by_key.items():
+            for other in lsh.query(signature):
+                if other != key and signature.jaccard(by_key[other]) >= cfg["template_similarity"]:
+                    a, b = find(key), find(other)
+                    if a != b:
+                        parent[max(a, b)] = min(a, b)
+    clusters = frame.select("message_id", "recipients_ext").with_columns(
+        template=pl.Series([find(i) if i in set(eligible) else -1 - i for i in range(frame.height)], dtype=pl.Int64))
+    # One message to two people is not a template; the same text in several messages to different people is.
+    sizes = (clusters.filter(pl.col("template") >= 0)
+             .with_columns(messages=pl.len().over("template"))
+             .filter(pl.col("messages") >= 2)
+             .explode("recipients_ext")
+             .group_by("template").agg(template_recipients=pl.col("recipients_ext").struct.field("addr").n_unique()))
+    result = clusters.join(sizes, on="template", how="left").select(
+        "message_id", "template", pl.col("template_recipients").fill_null(0))
+    return asks.join(result.lazy(), on="message_id", how="left")
