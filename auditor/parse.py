@@ -180,6 +180,12 @@ def _bounce(msg: email.message.Message) -> tuple[list[str], list[str], str | Non
                         break
             if original:
                 break
+    if not statuses and (hard or soft):
+        # Non-standard bounces often state the enhanced status in their text ("#5.1.1", "550 5.1.1").
+        for part in msg.walk():
+            if part.get_content_maintype() == "text":
+                text = (part.get_payload(decode=True) or b"").decode("ascii", "replace")
+                statuses += re.findall(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])", text)
     worst = sorted(statuses, key=lambda st: (not st.startswith("5"), st))[0] if statuses else ("5.0.0" if hard else None)
     return sorted(a for a in hard if "@" in a), sorted(a for a in soft if "@" in a), worst, original
 
@@ -264,7 +270,7 @@ def parse_raw(raw: bytes, envelope_date: datetime | None = None) -> dict[str, An
         "message_id": message_id,
         "mail_key": mail_key(message_id, from_addr, sent_at),
         "in_reply_to": irt[0] if irt else None,
-        "references": _msgids(" ".join(_header_values(msg, "references"))),
+        "reference_ids": _msgids(" ".join(_header_values(msg, "references"))),
         "from_addr": from_addr,
         "from_name": _decode(from_name) or None,
         "recipients": recipients,

@@ -82,6 +82,8 @@ def answer_kinds(answers: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
     referral although it says no; a plain no is an objection; then yes; anything else is neutral (a question,
     a maybe, a thank-you)."""
     cfg = rules["answer"]
+    # A phrase may wrap across lines ("ask my\ncolleague Dana"): read the words, not the layout.
+    answers = answers.with_columns(pl.col("clean").str.replace_all(r"\s+", " "))
     phrase = pl.coalesce([
         pl.col("clean").str.extract("(?i)(" + "|".join(f"(?:{p})" for p in cfg[kind]) + ")", 1) for kind in ANSWER_KINDS
     ])

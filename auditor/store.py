@@ -150,6 +150,10 @@ class Store:
         """Write one batch and its run counters in a single transaction: all of it lands or none of it. `also`
         runs inside the same transaction (the harvester advances its UID mark there, so the mark never runs
         ahead of what is stored)."""
+        unknown = {key for record in messages for key in record} - set(MESSAGE_SCHEMA)
+        if unknown:
+            # A polars frame built with a schema drops keys it does not know, silently: refuse instead.
+            raise ValueError(f"message records carry fields the messages table does not have: {sorted(unknown)}")
         stamp = now()
         frames = {
             "_msgs": pl.DataFrame(messages, schema=MESSAGE_SCHEMA),

@@ -101,19 +101,26 @@ bounces as (
 )
 select s.message_id, s.recipient,
        case
-           when a.answered_at <= s.window_closes_at then 'human'
+           when counted then 'human'
            when b.bounce_message_id is not null then 'bounce'
            when cast($as_of as timestamptz) < s.window_closes_at then 'pending'
            when u.auto_message_id is not null then 'auto'
            else 'none'
        end as outcome,
        s.touches, s.first_sent_at, s.last_touch_at, s.window_closes_at,
-       a.answer_message_id, a.answer_from, a.answered_at, a.matched_by,
-       date_diff('second', s.first_sent_at, a.answered_at) / 3600.0 as hours_to_answer,
-       coalesce(a.answer_touch, case when a.answer_message_id is not null then s.touches end) as answer_touch,
+       -- An answer after the window is not an answer: none of its details are kept on the row.
+       case when counted then a.answer_message_id end as answer_message_id,
+       case when counted then a.answer_from end as answer_from,
+       case when counted then a.answered_at end as answered_at,
+       case when counted then a.matched_by end as matched_by,
+       case when counted then date_diff('second', s.first_sent_at, a.answered_at) / 3600.0 end as hours_to_answer,
+       case when counted then coalesce(a.answer_touch, s.touches) end as answer_touch,
        u.auto_message_id, b.bounce_message_id,
-       a.answer_by_colleague, u.auto_return_date, b.bounce_status
-from sequences s
+       case when counted then a.answer_by_colleague end as answer_by_colleague,
+       u.auto_return_date, b.bounce_status
+from (select s.*, coalesce(a.answered_at <= s.window_closes_at, false) as counted
+      from sequences s
+      left join answers a on a.sequence_message_id = s.message_id and a.recipient = s.recipient) s
 left join answers a on a.sequence_message_id = s.message_id and a.recipient = s.recipient
 left join autos u on u.sequence_message_id = s.message_id and u.recipient = s.recipient
 left join bounces b on b.sequence_message_id = s.message_id and b.recipient = s.recipient

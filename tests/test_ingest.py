@@ -27,6 +27,14 @@ def test_every_file_is_stored_or_quarantined_and_counted(ingested):
     assert row == (14, 12, 0, 2)
 
 
+def test_every_parsed_field_reaches_the_database(ingested):
+    store, _, _ = ingested
+    refs = store.run("SELECT reference_ids, in_reply_to FROM messages WHERE message_id = '<CAL1-lena-0304@hillside-school.org>'")
+    assert refs == [(["<bp-0303-sam-lena@brightpath.org>"], "<bp-0303-sam-lena@brightpath.org>")]
+    with __import__("pytest").raises(ValueError, match="fields the messages table does not have"):
+        store.save_batch(store.begin_run("x"), [{"raw_sha256": "h", "stray": 1}], [], [], {})
+
+
 def test_ingesting_the_same_source_twice_adds_nothing(ingested):
     store, _, _ = ingested
     before = table_counts(store)

@@ -23,7 +23,7 @@ def test_a_plain_ask_becomes_one_normalised_record():
 def test_threading_headers_and_bulk_headers_are_kept():
     reply = parse_raw(read("Inbox", "04-lena-yes.eml"))
     assert reply["in_reply_to"] == "<bp-0303-sam-lena@brightpath.org>"
-    assert reply["references"] == ["<bp-0303-sam-lena@brightpath.org>"]
+    assert reply["reference_ids"] == ["<bp-0303-sam-lena@brightpath.org>"]
     blast = parse_raw(read("Sent", "05-spring-appeal.eml"))
     assert blast["undisclosed"] is True
     assert len([r for r in blast["recipients"] if r["field"] == "bcc"]) == 6
