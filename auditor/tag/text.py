@@ -75,13 +75,33 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in sentences if s.strip()]
 
 
+_GENERIC_LABELS = {"co", "com", "org", "net", "ac", "gov", "edu", "or", "ne", "mail", "email", "info", "www"}
+
+
+def org_name(address: str | None, free_mail: set[str]) -> str | None:
+    """The sender's organisation as its domain names it ("hope-house.org" -> "hopehouse"), for spotting
+    sentences about it; None for free-mail senders and names too short to be telling."""
+    if not address or "@" not in address:
+        return None
+    domain = address.rsplit("@", 1)[1].lower()
+    if domain in free_mail:
+        return None
+    labels = [l for l in domain.split(".")[:-1] if l not in _GENERIC_LABELS]
+    if not labels:
+        return None
+    name = re.sub(r"[^\w]", "", labels[-1])
+    return name if len(name) >= 4 else None
+
+
 def sentence_rows(asks: pl.DataFrame, rules: dict) -> pl.DataFrame:
-    """One row per (message_id, idx, text) for every ask's cleaned body."""
+    """One row per (message_id, idx, text, org) for every ask's cleaned body."""
     clean = clean_with(rules)
     texts = [split_sentences(clean(body)) for body in asks["body_text"].to_list()]
+    free_mail = set(rules["match"]["free_mail_domains"])
+    orgs = [org_name(a, free_mail) for a in asks["from_addr"].to_list()]
     return (
-        pl.DataFrame({"message_id": asks["message_id"], "text": texts},
-                     schema={"message_id": pl.String, "text": pl.List(pl.String)})
+        pl.DataFrame({"message_id": asks["message_id"], "org": orgs, "text": texts},
+                     schema={"message_id": pl.String, "org": pl.String, "text": pl.List(pl.String)})
         .explode("text")
         .drop_nulls("text")
         .with_columns(idx=pl.int_range(pl.len()).over("message_id").cast(pl.Int32))
@@ -96,6 +116,11 @@ def colour_sentences(sentences: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
     self_words = "(?i)(?:" + "|".join(focus["self_words"]) + ")"
     other_words = "(?i)(?:" + "|".join(focus["other_words"]) + ")"
     need, benefit = pl.col("self_need"), pl.col("other_benefit")
+    names_us = pl.lit(False)
+    if focus.get("org_mentions_are_self") and "org" in sentences.collect_schema().names():
+        squashed = pl.col("text").str.to_lowercase().str.replace_all(r"[^\w]", "")
+        names_us = pl.col("org").is_not_null() & squashed.str.contains(pl.col("org"), literal=True)
+    request_is_need = pl.col("is_request") & pl.lit(bool(focus.get("requests_are_self")))
     self_score = pl.col("text").str.count_matches(self_words) + 2 * need.cast(pl.Int32)
     other_score = pl.col("text").str.count_matches(other_words) + 2 * benefit.cast(pl.Int32)
     return (
@@ -108,7 +133,7 @@ def colour_sentences(sentences: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
         )
         .with_columns(
             colour=pl.when(pl.col("is_neutral")).then(pl.lit("neutral"))
-            .when(need & ~benefit).then(pl.lit("self"))
+            .when((need | request_is_need | names_us) & ~benefit).then(pl.lit("self"))
             .when(benefit & ~need).then(pl.lit("other"))
             .when(self_score > other_score).then(pl.lit("self"))
             .when(other_score > self_score).then(pl.lit("other"))
