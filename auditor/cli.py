@@ -328,6 +328,40 @@ def demo(out_dir, as_of, traceback):
 
 
 @cli.command()
+@click.argument("message_id")
+@common_options
+def explain(message_id, settings):
+    """Why an ask got its labels: scores, reasons, and its sentences highlighted yellow (about us) and green
+    (about them). MESSAGE_ID with or without angle brackets."""
+    announce(settings)
+    with pipeline.command_run(settings, "explain", [message_id]) as (store, run_id):
+        pipeline.up_to_match(store, run_id, settings)
+        rows = store.query("explain_ask", message_id=message_id.strip().strip("<>")).to_dicts()
+        sentences = store.query("report_sentences", message_ids=[rows[0]["message_id"]]) if rows else None
+    if not rows:
+        raise UsageError(f"no ask with Message-ID {message_id} (is it outbound to someone outside the team?): "
+                         "`auditor query export_asks` lists them.")
+    first = rows[0]
+    click.echo(f"{first['message_id']}  {first['sent_at']:%Y-%m-%d %H:%M}  from {first['sender']}")
+    click.echo(f"subject: {first['subject']}")
+    click.echo(f"ask: {first['ask_kind']}" + (f" ({first['ask_size']})" if first["ask_size"] else "")
+               + (f": \"{first['ask_sentence']}\"" if first["ask_sentence"] else ""))
+    click.echo(f"audience: {first['audience']} (score {first['audience_score']:.1f}): " + "; ".join(first["audience_reasons"]))
+    share = "–" if first["other_share"] is None else f"{100 * first['other_share']:.0f}% about them"
+    click.echo(f"focus: {first['focus']} ({share}): " + "; ".join(first["focus_reasons"]))
+    for row in rows:
+        outcome = row["outcome"] or "–"
+        if row["answer_kind"]:
+            outcome += f", {row['answer_kind']}" + (f" (\"{row['answer_phrase']}\")" if row["answer_phrase"] else "")
+        click.echo(f"  {row['recipient']}: {row['warmth']} ({'; '.join(row['warmth_reasons'])}); touch {row['touch']}; {outcome}")
+    click.echo("")
+    colours = {"self": {"bg": "yellow", "fg": "black"}, "other": {"bg": "green", "fg": "black"}, "neutral": {}}
+    for text, colour, is_ask in sentences.select("text", "colour", "is_ask").iter_rows():
+        mark = "→ " if is_ask else "  "
+        click.echo(mark + click.style(text, **colours[colour]) + ("" if colour == "neutral" else f"  [{'us' if colour == 'self' else 'them'}]"))
+
+
+@cli.command()
 @click.argument("name", required=False)
 @click.option("--list", "list_", is_flag=True, help="List the named queries with what each returns.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",

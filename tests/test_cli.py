@@ -191,3 +191,18 @@ def test_export_writes_partitioned_parquet_that_duckdb_reads_back(run, tmp_path)
     csv = tmp_path / "asks.csv"
     assert run("export", "-o", str(csv), "--format", "csv", "--db", db, "--me", TEAM).rc == 0
     assert csv.read_text().splitlines()[0].startswith("message_id,recipient,sender")
+
+
+def test_explain_prints_labels_reasons_and_coloured_sentences(run, tmp_path):
+    db = str(tmp_path / "a.duckdb")
+    run("ingest", str(MAILBOX), "--db", db)
+    result = run("explain", "bp-0310-appeal@brightpath.org", "--db", db, "--me", TEAM, "--as-of", "2026-06-01")
+    assert result.rc == 0, result.stderr
+    out = result.stdout
+    assert out.splitlines()[0].startswith("<bp-0310-appeal@brightpath.org>  2026-03-10 13:00  from sam@brightpath.org")
+    assert "ask: donation ($25): \"Will you chip in $25 to help us hit our goal?\"" in out
+    assert "audience: mass (score" in out and "List-Unsubscribe" in out
+    assert "  eli@mailbox.example: cold (no earlier mail with them); touch 1; bounce" in out
+    assert "→ Will you chip in $25 to help us hit our goal?  [us]" in out
+    missing = run("explain", "<nope@x>", "--db", db, "--me", TEAM)
+    assert missing.rc == 2 and "no ask with Message-ID" in missing.stderr
