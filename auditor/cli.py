@@ -84,7 +84,7 @@ def password_prompt(label: str):
 
 
 def resolve_accounts(settings: Settings, names: tuple[str, ...], spelled: dict, *, required: bool):
-    from .harvest import account_from_options, configured_accounts
+    from .accounts import account_from_options, configured_accounts
 
     accounts = []
     if spelled.get("host") or spelled.get("user"):

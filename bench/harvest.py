@@ -84,7 +84,7 @@ class _Meter:
 
 
 def _account(spec: dict, size_limit: int | None = None):
-    from auditor.harvest import account_from_options
+    from auditor.accounts import account_from_options
 
     options = {"host": spec["host"], "port": spec["port"], "user": spec["user"], "security": "ssl",
                "ca_file": spec["ca_file"], "password_env": PASSWORD_ENV, "batch_size": BATCH}

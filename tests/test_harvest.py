@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from auditor.errors import ConnectionFailed, UsageError
-from auditor.harvest import (Account, Folder, Harvester, Secret, _assemble_partial, _text_parts,
-                             account_from_options, is_loopback, plan_folders)
+from auditor.accounts import Account, Secret, account_from_options, is_loopback
+from auditor.harvest import Folder, Harvester, _assemble_partial, _text_parts, plan_folders
 from auditor.parse import parse_raw
 from auditor.pipeline import harvest
 from auditor.store import Store
