@@ -404,3 +404,33 @@ def test_audit_harvests_every_configured_account(dovecot, imap_user, tmp_path, m
     with Store.open(tmp_path / "a.duckdb") as store:
         assert store.scalar("SELECT count(*) FROM messages") == 2
         assert store.run("SELECT sources FROM runs")[0][0] == ["imap:main"]
+
+
+def test_an_oauth2_token_command_runs_again_on_every_reconnect(tmp_path):
+    """XOAUTH2 tokens live an hour: the command is run at each connection, never cached."""
+    counter = tmp_path / "n"
+    counter.write_text("0")
+    command = (f"{sys.executable} -c \"import pathlib; p = pathlib.Path(r'{counter}'); n = int(p.read_text()) + 1; "
+               f"p.write_text(str(n)); print('token-' + str(n))\"")
+    account = account_from_options("g", {"host": "imap.example.org", "user": "u", "oauth2_token_command": command})
+    tokens = []
+
+    searches = []
+
+    class TokenClient(LabelClient):
+        def __init__(self):
+            super().__init__({1: (mail(1), ())})
+
+        def search(self, criteria):
+            searches.append(criteria)
+            if len(searches) == 1:               # the first SEARCH finds the connection dropped
+                raise ConnectionResetError("peer went away")
+            return super().search(criteria)
+
+    def connect_fn(acct):
+        tokens.append(acct.oauth2_token.read("OAuth2 token"))   # what connect() does before oauth2_login
+        return TokenClient()
+
+    with Store.open(tmp_path / "o.duckdb") as store:
+        harvest(store, store.begin_run("h"), account, harvester=Harvester(account, connect_fn=connect_fn, backoff=0.0))
+    assert tokens == ["token-1", "token-2"]
