@@ -28,38 +28,41 @@ inbound as (
     join messages s using (raw_sha256)
     where m.direction = 'in' and m.sent_at is not null
 ),
+-- Candidate answers are found by equi-joins only, on the thread or on (normalised subject, sender's domain), so
+-- the work grows with the mail in a thread, not with everything a person or an organisation ever sent.
 -- Who may answer for a recipient: the person, or a colleague at the same organisation's own domain who was not
 -- asked themselves (never at a shared free-mail domain).
-answerer as (
+candidates as (
     select t.*, i.message_id as answer_id, i.from_addr, i.sent_at as answered_at, i.in_reply_to, i.reference_ids,
-           i.thread_id as answer_thread, i.subject_key as answer_subject, i.from_addr <> t.recipient as by_colleague
+           i.domain as answer_domain, i.automated as answer_automated, true as same_thread
     from touch t
-    join inbound i on (i.from_addr = t.recipient
-                       or (i.domain = t.domain and not list_contains($free_mail, t.domain)))
-    join recipients_of r on r.message_id = t.message_id
-    where (i.automated is null or i.automated = 'list')
-      and i.sent_at >= t.sent_at
-      and (i.from_addr = t.recipient or not list_contains(r.recipients, i.from_addr))
+    join inbound i on i.thread_id = t.thread_id
+    where i.sent_at >= t.sent_at and (i.automated is null or i.automated = 'list')
+    union all
+    -- A reply whose client dropped the threading headers (or that answers a forward we never saw): same
+    -- normalised subject, from the recipient's domain. Lists are left out: their subjects repeat across senders.
+    select t.*, i.message_id, i.from_addr, i.sent_at, i.in_reply_to, i.reference_ids, i.domain, i.automated, false
+    from touch t
+    join sequences s on s.message_id = t.sequence_message_id and s.recipient = t.recipient
+    join inbound i on i.subject_key = s.subject_key and i.domain = t.domain
+    where s.subject_key <> '' and i.thread_id <> t.thread_id and i.automated is null
+      and i.sent_at >= t.sent_at and i.sent_at <= s.window_closes_at
+),
+answerer as (
+    select c.*, c.from_addr <> c.recipient as by_colleague
+    from candidates c
+    join recipients_of r on r.message_id = c.message_id
+    where c.from_addr = c.recipient
+       or (c.answer_domain = c.domain and not list_contains($free_mail, c.domain)
+           and not list_contains(r.recipients, c.from_addr))
 ),
 threaded as (
     select sequence_message_id, recipient, touch, answer_id, from_addr, answered_at, by_colleague,
-           case when in_reply_to = message_id then 'in_reply_to'
+           case when not same_thread then 'subject'
+                when in_reply_to = message_id then 'in_reply_to'
                 when list_contains(reference_ids, message_id) then 'references'
                 else 'thread' end as matched_by
     from answerer
-    where answer_thread = thread_id
-),
--- A reply whose client dropped the threading headers (or that answers a forward we never saw): same normalised
--- subject, after the ask, within the window. Lists are left out here: their subjects repeat across senders.
-by_subject as (
-    select a.sequence_message_id, a.recipient, null::integer as touch, a.answer_id, a.from_addr, a.answered_at,
-           a.by_colleague, 'subject' as matched_by
-    from answerer a
-    join sequences s on s.message_id = a.sequence_message_id and s.recipient = a.recipient
-    where a.answer_thread <> a.thread_id
-      and a.answer_subject = s.subject_key and s.subject_key <> ''
-      and a.answered_at <= s.window_closes_at
-      and not exists (select 1 from mails x where x.message_id = a.answer_id and x.automated = 'list')
 ),
 answers as (
     select sequence_message_id, recipient,
@@ -69,11 +72,11 @@ answers as (
            arg_min(from_addr, (answered_at, by_colleague, match_rank, -coalesce(touch, 0))) as answer_from,
            arg_min(answered_at, (answered_at, by_colleague, match_rank, -coalesce(touch, 0))) as answered_at,
            arg_min(matched_by, (answered_at, by_colleague, match_rank, -coalesce(touch, 0))) as matched_by,
-           arg_min(touch, (answered_at, by_colleague, match_rank, -coalesce(touch, 0))) as answer_touch,
+           arg_min(case when matched_by <> 'subject' then touch end, (answered_at, by_colleague, match_rank, -coalesce(touch, 0))) as answer_touch,
            arg_min(by_colleague, (answered_at, by_colleague, match_rank, -coalesce(touch, 0))) as answer_by_colleague
     from (select *, case matched_by when 'in_reply_to' then 0 when 'references' then 1 when 'thread' then 2 else 3 end
                     as match_rank
-          from (select * from threaded union all select * from by_subject))
+          from threaded)
     group by all
 ),
 -- Out-of-office robots answer from the person's address, often as a new message outside the thread.

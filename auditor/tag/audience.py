@@ -93,9 +93,15 @@ def template_sizes(asks: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
 
     cfg = rules["audience"]
     frame = asks.select("message_id", "recipients_ext", masked=masked_text(pl.col("clean"))).collect()
-    words = [m.split() for m in frame["masked"].to_list()]
+    # Identical masked texts (a mail-merge's copies) are one node: only distinct texts are hashed and compared,
+    # so a blast of 5,000 copies costs one signature, not 5,000 x 5,000 candidate checks.
+    texts = frame["masked"].to_list()
+    unique_of: dict[str, int] = {}
+    node = [unique_of.setdefault(t, len(unique_of)) for t in texts]
+    uniques = list(unique_of)
+    words = [u.split() for u in uniques]
     eligible = [i for i, w in enumerate(words) if len(w) >= cfg["template_min_words"]]
-    parent = list(range(frame.height))
+    parent = list(range(len(uniques)))
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -112,12 +118,12 @@ def template_sizes(asks: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
         by_key = dict(zip(eligible, signatures))
         for key, signature in by_key.items():
             for other in lsh.query(signature):
-                if other != key and signature.jaccard(by_key[other]) >= cfg["template_similarity"]:
-                    a, b = find(key), find(other)
-                    if a != b:
-                        parent[max(a, b)] = min(a, b)
-    clusters = frame.select("message_id", "recipients_ext").with_columns(
-        template=pl.Series([find(i) if i in set(eligible) else -1 - i for i in range(frame.height)], dtype=pl.Int64))
+                a, b = find(key), find(other)
+                if a != b and signature.jaccard(by_key[other]) >= cfg["template_similarity"]:
+                    parent[max(a, b)] = min(a, b)
+    eligible_set = set(eligible)
+    template = [find(n) if n in eligible_set else -1 - i for i, n in enumerate(node)]
+    clusters = frame.select("message_id", "recipients_ext").with_columns(template=pl.Series(template, dtype=pl.Int64))
     # One message to two people is not a template; the same text in several messages to different people is.
     sizes = (clusters.filter(pl.col("template") >= 0)
              .with_columns(messages=pl.len().over("template"))
