@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 import polars as pl
 
-from .tag.mails import any_match
+from .patterns import any_match
 
 MONTHS = {
     **{m: i for i, m in enumerate(["january", "february", "march", "april", "may", "june", "july", "august",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from .mails import any_match
+from ..patterns import any_match
 from .text import GREETING
 
 

@@ -5,14 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from ..config import Identity
-
-
-def any_match(column: str | pl.Expr, patterns: list[str]) -> pl.Expr:
-    """True where any of the case-insensitive patterns matches. One alternation keeps it one regex pass."""
-    expr = pl.col(column) if isinstance(column, str) else column
-    if not patterns:
-        return pl.lit(False)
-    return expr.fill_null("").str.contains("(?i)(?:" + "|".join(f"(?:{p})" for p in patterns) + ")")
+from ..patterns import any_match
 
 
 def is_me(address: pl.Expr, identity: Identity) -> pl.Expr:

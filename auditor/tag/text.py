@@ -8,7 +8,7 @@ from functools import cache
 
 import polars as pl
 
-from .mails import any_match
+from ..patterns import any_match
 
 _BULLET = re.compile(r"^\s*([-*•·]|\d+[.)])\s+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z0-9\"'(¿¡])")
