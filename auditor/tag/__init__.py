@@ -60,10 +60,12 @@ def tag_frames(messages: pl.LazyFrame, identity: Identity, rules: dict, ruleset:
     """The whole tag stage as frames in, frames out: mails, tags and tag_sentences."""
     mails = build_mails(messages, identity, rules).collect()
     mails = mails.with_columns(thread_ids(mails))
-    auto = pl.col("automated") == "auto"
-    returns = [return_date(f"{subject or ''}\n{body or ''}"[:2000], sent) if is_auto else None
-               for subject, body, sent, is_auto in mails.select("subject", "body_text", "sent_at", auto.fill_null(False)).iter_rows()]
-    mails = mails.with_columns(return_date=pl.Series(returns, dtype=pl.Date))
+    # Out-of-office replies are few: read their return dates in Python, only for them.
+    autos = mails.filter(pl.col("automated") == "auto").select("mail_key", "subject", "body_text", "sent_at")
+    returns = autos.select("mail_key", return_date=pl.Series(
+        [return_date(f"{subject or ''}\n{body or ''}"[:2000], sent) for subject, body, sent in
+         autos.select("subject", "body_text", "sent_at").iter_rows()], dtype=pl.Date))
+    mails = mails.join(returns, on="mail_key", how="left")
     ext = pl.col("recipients").list.eval(pl.element().filter(~is_me(pl.element().struct.field("addr"), identity)))
     asks = mails.filter(pl.col("direction") == "out").with_columns(
         recipients_ext=ext.list.unique(maintain_order=True)
