@@ -206,3 +206,22 @@ def test_explain_prints_labels_reasons_and_coloured_sentences(run, tmp_path):
     assert "→ Will you chip in $25 to help us hit our goal?  [us]" in out
     missing = run("explain", "<nope@x>", "--db", db, "--me", TEAM)
     assert missing.rc == 2 and "no ask with Message-ID" in missing.stderr
+
+
+def test_progress_shows_count_total_and_rate_on_a_terminal_and_one_line_otherwise(capsys):
+    from auditor.cli import FolderProgress
+
+    live = FolderProgress()
+    live.live = True                      # as on a terminal
+    live("INBOX", 600, 0)
+    live("INBOX", 600, 300)
+    live("INBOX", 600, 300)
+    live.finish()
+    err = capsys.readouterr().err
+    assert "\rharvest INBOX: 600/600 (" in err and err.rstrip().endswith("/s)")
+    quiet = FolderProgress()
+    quiet.live = False                    # CI, cron, a pipe
+    quiet("Sent", 42, 0)
+    quiet("Sent", 42, 42)
+    quiet.finish()
+    assert capsys.readouterr().err == "harvest Sent: 42 new messages\n"
