@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from .config import Identity, Settings, load_rules
-from .errors import UsageError
+from .sources import require_exists
 from .ingest import Counts, ingest_paths
 from .match import MatchResult, run_match
 from .report import ReportResult, build_report, write_report
@@ -50,8 +50,7 @@ def command_run(settings: Settings, command: str, sources: Sequence[str] = ()) -
 def check_paths(paths: Sequence[Path]) -> None:
     """Fail before any work when a path is missing: exit 2, one sentence."""
     for path in paths:
-        if not Path(path).expanduser().exists():
-            raise UsageError(f"{path} does not exist: give a .eml file, a folder, an mbox file or a Maildir.")
+        require_exists(path)
 
 
 def ingest(store: Store, run_id: int, settings: Settings, paths: Sequence[Path],

@@ -128,6 +128,11 @@ def _file_messages(file: Path) -> Iterator[RawMessage]:
         yield RawMessage("eml", str(file.parent), file.parent.name, file.name, _read(file))
 
 
+def require_exists(path: Path) -> None:
+    if not Path(path).expanduser().exists():
+        raise UsageError(f"{path} does not exist: give a .eml file, a folder, an mbox file or a Maildir.")
+
+
 def iter_source(path: Path, *, skip_folders: Iterable[str] = (), known: Callable[[str, str, str, str], bool] | None = None,
                 on_skip: Callable[[str], None] | None = None, exclude: Iterable[Path] = ()) -> Iterator[RawMessage]:
     """Yield every message under `path`. `known(kind, source, folder, location)` lets a re-run skip re-reading Maildir files
@@ -137,8 +142,7 @@ def iter_source(path: Path, *, skip_folders: Iterable[str] = (), known: Callable
     skip = {s.lower() for s in skip_folders}
     known = known or (lambda kind, source, folder, location: False)
     on_skip = on_skip or (lambda what: None)
-    if not path.exists():
-        raise UsageError(f"{path} does not exist: give a .eml file, a folder, an mbox file or a Maildir.")
+    require_exists(path)
     path = path.resolve()
     excluded = {Path(p).resolve() for p in exclude}
     if path.is_file():
