@@ -276,12 +276,15 @@ def match(settings):
 @cli.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), envvar="AUDITOR_OUTPUT",
               help="Where to write the HTML report [default reports/audit-<as-of date>.html].")
+@click.option("--show-recipients", is_flag=True, envvar="AUDITOR_SHOW_RECIPIENTS",
+              help="Name recipients (for internal use); by default each is a stable pseudonym.")
 @common_options
-def report(output, settings):
+def report(output, show_recipients, settings):
     """Write the HTML report of the whole database (tags and matches first if needed)."""
     announce(settings)
     with pipeline.command_run(settings, "report") as (store, run_id):
-        result = pipeline.up_to_report(store, run_id, settings, output or pipeline.default_report_path(settings))
+        result = pipeline.up_to_report(store, run_id, settings, output or pipeline.default_report_path(settings),
+                                       show_recipients=show_recipients)
     print_identity(result.tag)
     print_summary(result)
 

@@ -118,9 +118,10 @@ def up_to_match(store: Store, run_id: int, settings: Settings) -> tuple[TagResul
     return tag, run_match(store, settings, run_id)
 
 
-def up_to_report(store: Store, run_id: int, settings: Settings, output: Path) -> AuditResult:
+def up_to_report(store: Store, run_id: int, settings: Settings, output: Path, *,
+                 show_recipients: bool = False) -> AuditResult:
     tag, match = up_to_match(store, run_id, settings)
-    report = build_report(store, settings)
+    report = build_report(store, settings, show_recipients=show_recipients)
     return AuditResult(tag=tag, match=match, report=report, report_path=write_report(report, output))
 
 

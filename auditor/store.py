@@ -182,6 +182,16 @@ class Store:
             for name in frames:
                 self.con.unregister(name)
 
+    # -- the auditor's own keys -------------------------------------------------------------------------------
+    def secret_key(self, name: str) -> bytes:
+        """A random 32-byte key kept in the database, made on first use."""
+        rows = self.run("SELECT value FROM secrets WHERE name = ?", [name])
+        if rows:
+            return bytes(rows[0][0])
+        key = os.urandom(32)
+        self.run("INSERT INTO secrets VALUES (?, ?, ?)", [name, key, now()])
+        return key
+
     # -- harvest marks -----------------------------------------------------------------------------------------
     def harvest_mark(self, account: str, folder: str) -> tuple[int, int] | None:
         """(UIDVALIDITY, highest committed UID) of a folder, or None before its first harvest."""

@@ -225,3 +225,23 @@ def test_progress_shows_count_total_and_rate_on_a_terminal_and_one_line_otherwis
     quiet("Sent", 42, 42)
     quiet.finish()
     assert capsys.readouterr().err == "harvest Sent: 42 new messages\n"
+
+
+def test_the_report_names_no_recipient_unless_asked(run, tmp_path):
+    import re
+
+    db = str(tmp_path / "a.duckdb")
+    run("ingest", str(MAILBOX), "--db", db)
+    common = ["--db", db, "--me", TEAM, "--as-of", "2026-06-01"]
+    assert run("report", "-o", str(tmp_path / "shared.html"), *common).rc == 0
+    assert run("report", "-o", str(tmp_path / "again.html"), *common).rc == 0
+    assert run("report", "-o", str(tmp_path / "internal.html"), "--show-recipients", *common).rc == 0
+    shared = (tmp_path / "shared.html").read_text()
+    for address in ("lena.vogt@hillside-school.org", "omar@cedar-fund.example", "ada@mailbox.example"):
+        assert address not in shared
+    names = set(re.findall(r"person-[0-9a-f]{8}", shared))
+    assert names and names == set(re.findall(r"person-[0-9a-f]{8}", (tmp_path / "again.html").read_text()))
+    assert "lena.vogt@hillside-school.org" in (tmp_path / "internal.html").read_text()
+    from auditor.report import pseudonym
+
+    assert not any(pseudonym("lena.vogt@hillside-school.org", b"guessed key") == n for n in names)

@@ -3,6 +3,8 @@
 `page.py` turns the result into safe, offline HTML."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,12 +46,12 @@ def _style(row: dict) -> str:
     return " · ".join([row["audience"], LABEL_NAMES.get(row["focus"], row["focus"]), row["warmth"]])
 
 
-def _redact(address: str | None) -> str:
-    """A shareable report names no one: the local part is hidden, the domain kept."""
-    if not address or "@" not in address:
+def pseudonym(address: str | None, key: bytes) -> str:
+    """A shareable report names no one: each person is a stable pseudonym, an HMAC of the address under a key
+    kept in the database, so it cannot be reversed by hashing guessed addresses."""
+    if not address:
         return "someone"
-    local, domain = address.split("@", 1)
-    return f"{local[:1]}…@{domain}"
+    return "person-" + hmac.new(key, address.lower().encode(), hashlib.sha256).hexdigest()[:8]
 
 
 def _pct(value: float | None) -> float | None:
@@ -97,7 +99,7 @@ def _trend_figure(trend: pl.DataFrame):
     return fig
 
 
-def _examples(store: Store, candidates: pl.DataFrame, n: int) -> list[dict]:
+def _examples(store: Store, candidates: pl.DataFrame, n: int, show_recipients: bool) -> list[dict]:
     if candidates.is_empty():
         return []
     best = candidates.filter(pl.col("answered") > 0).sort(["rate", "delivered", "sent_at"], descending=[True, False, False]).head(n)
@@ -106,6 +108,8 @@ def _examples(store: Store, candidates: pl.DataFrame, n: int) -> list[dict]:
     chosen = [("What got answers", r) for r in best.to_dicts()] + [("What did not", r) for r in worst.to_dicts()]
     sentences = store.query("report_sentences", message_ids=[r["message_id"] for _, r in chosen])
     by_message = {k[0]: g for k, g in sentences.group_by("message_id")} if not sentences.is_empty() else {}
+    key = store.secret_key("pseudonyms")
+    name = (lambda a: a or "someone") if show_recipients else (lambda a: pseudonym(a, key))
     out = []
     for title, row in chosen:
         advice = [ADVICE[v] for v in (row["audience"], row["focus"], row["warmth"]) if v in ADVICE]
@@ -116,7 +120,7 @@ def _examples(store: Store, candidates: pl.DataFrame, n: int) -> list[dict]:
         rows = by_message.get(row["message_id"])
         out.append({
             "title": title, "subject": row["subject"] or "(no subject)", "sender": row["sender"] or "",
-            "recipient": _redact(row["first_recipient"]) + (f" and {row['recipients'] - 1} more" if row["recipients"] > 1 else ""),
+            "recipient": name(row["first_recipient"]) + (f" and {row['recipients'] - 1} more" if row["recipients"] > 1 else ""),
             "sent": row["sent_at"].strftime("%Y-%m-%d") if row["sent_at"] else "",
             "labels": f"{_style(row)} · {row['ask_kind']}",
             "outcome": f"{row['answered']} of {row['delivered']} answered",
@@ -126,7 +130,7 @@ def _examples(store: Store, candidates: pl.DataFrame, n: int) -> list[dict]:
     return out
 
 
-def build_report(store: Store, settings: Settings) -> ReportResult:
+def build_report(store: Store, settings: Settings, *, show_recipients: bool = False) -> ReportResult:
     """Run the report's named queries and arrange them into the page's context and figures."""
     from .page import build_html
 
@@ -187,7 +191,8 @@ def build_report(store: Store, settings: Settings) -> ReportResult:
         "definition": RATE_DEFINITION.format(window=window, as_of=as_of),
         "axes": axes,
         "grid": grid.to_dicts(),
-        "examples": _examples(store, store.query("report_examples"), int(settings.rules["report"]["examples"])),
+        "examples": _examples(store, store.query("report_examples"), int(settings.rules["report"]["examples"]),
+                              show_recipients),
         "quality": quality_rows,
         "queries": [f"{name}.sql" for name in used],
     }
