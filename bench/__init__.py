@@ -301,31 +301,30 @@ def _message_count(store) -> int:
     return store.scalar("SELECT count(*) FROM messages")
 
 
-def stage_tag(spec: dict) -> dict:
-    from auditor.tag import run_tag
-
-    settings, store, run_id, cold = _open_prepared(spec, "tag")
+def _timed_on_prepared(spec: dict, stage: str, run) -> tuple[float, int, object, dict]:
+    """Open the prepared database for `stage`, time `run(store, settings, run_id)` alone, and count messages."""
+    settings, store, run_id, cold = _open_prepared(spec, stage)
     _mark()
     t = time.perf_counter()
-    result = run_tag(store, settings, run_id, force=True)
+    result = run(store, settings, run_id)
     seconds = time.perf_counter() - t
     store.finish_run(run_id, "ok")
     n = _message_count(store)
     store.close()
+    return seconds, n, result, cold
+
+
+def stage_tag(spec: dict) -> dict:
+    from auditor.tag import run_tag
+
+    seconds, n, result, cold = _timed_on_prepared(spec, "tag", lambda s, st, r: run_tag(s, st, r, force=True))
     return {"seconds": seconds, "messages": n, "asks": result.asks, "tag_rows": result.rows, "cold_start": cold}
 
 
 def stage_match(spec: dict) -> dict:
     from auditor.match import run_match
 
-    settings, store, run_id, cold = _open_prepared(spec, "match")
-    _mark()
-    t = time.perf_counter()
-    result = run_match(store, settings, run_id, force=True)
-    seconds = time.perf_counter() - t
-    store.finish_run(run_id, "ok")
-    n = _message_count(store)
-    store.close()
+    seconds, n, result, cold = _timed_on_prepared(spec, "match", lambda s, st, r: run_match(s, st, r, force=True))
     return {"seconds": seconds, "messages": n, "sequences": result.sequences, "outcomes": result.outcomes,
             "cold_start": cold}
 
