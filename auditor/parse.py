@@ -13,6 +13,8 @@ import hashlib
 import logging
 import re
 from datetime import datetime, timezone
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
@@ -76,12 +78,34 @@ def _header_values(msg: email.message.Message, name: str) -> list[str]:
     return [str(v) for v in (msg.get_all(name) or [])]
 
 
-def _decode(value: str) -> str:
-    """Decode RFC 2047 words; charsets Python does not know become replacement characters, not an exception."""
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _bytes_text(data: bytes, charset: str | None) -> str:
+    """Bytes in a declared charset; undeclared 8-bit bytes as UTF-8, else windows-1252 (what unlabelled 8-bit
+    headers almost always are). An unknown charset never raises."""
+    if charset and charset.lower() not in ("unknown-8bit", "us-ascii", "ascii"):
+        try:
+            return data.decode(charset, "replace")
+        except LookupError:
+            pass
     try:
-        return str(email.header.make_header(email.header.decode_header(value)))
-    except Exception:  # noqa: BLE001 - any broken encoded word: keep the undecoded text
-        return value
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", "replace")
+
+
+def _decode(value) -> str:
+    """A header value as text: RFC 2047 words decoded, raw 8-bit bytes read rather than dropped, folding undone,
+    control characters removed."""
+    if isinstance(value, str) and any("\udc80" <= ch <= "\udcff" for ch in value):
+        value = _bytes_text(value.encode("utf-8", "surrogateescape"), None)
+    try:
+        parts = email.header.decode_header(value)
+        text = "".join(_bytes_text(p, c) if isinstance(p, bytes) else p for p, c in parts)
+    except Exception:  # noqa: BLE001 - a broken encoded word: keep the undecoded text
+        text = str(value)
+    return _CONTROL.sub("", re.sub(r"\r?\n[ \t]+", " ", text)).strip()
 
 
 def _msgids(value: str | None) -> list[str]:
@@ -106,7 +130,27 @@ def _to_utc(value: str | None) -> datetime | None:
         return None
     if parsed is None:
         return None
+    # parsedate maps two-digit years into this century, and so "0000" into 2000: a written four-digit year that
+    # does not survive parsing means the date cannot be trusted.
+    written = re.search(r"(?<![+\-\d])\b(\d{4})\b(?!:)", value)
+    if written and int(written.group(1)) != parsed.year:
+        return None
     return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+
+
+def _stdlib_text(msg: email.message.Message) -> str:
+    """The text/plain parts decoded by the standard library with their declared charset."""
+    texts = []
+    for part in msg.walk():
+        if part.get_content_type() != "text/plain" or part.get_filename():
+            continue
+        payload = part.get_payload(decode=True) or b""
+        charset = part.get_content_charset() or "utf-8"
+        try:
+            texts.append(payload.decode(charset, "replace"))
+        except LookupError:
+            texts.append(payload.decode("utf-8", "replace"))
+    return "\n".join(texts).strip()
 
 
 def _html_to_text(html: str) -> str:
@@ -207,11 +251,17 @@ def mail_key(message_id: str, from_addr: str | None, sent_at: datetime | None) -
 def parse_raw(raw: bytes, envelope_date: datetime | None = None) -> dict[str, Any]:
     """Bytes to one normalised record. Raises `Unparseable` with the quarantine reason."""
     _check_bytes(raw)
+    # A byte-order mark or blank lines before the first header (some exporters write them) would make every
+    # header body text; the stored bytes keep them, the parser does not see them.
+    raw = raw.removeprefix(b"\xef\xbb\xbf").lstrip(b"\r\n")
     try:
         parsed = mailparser.parse_from_bytes(raw)
     except Exception as exc:  # noqa: BLE001 - a parser crash on hostile input is a quarantine reason
         raise Unparseable(f"parser failed: {type(exc).__name__}: {exc}"[:500]) from None
-    msg = parsed.message
+    full = parsed.message
+    # Headers are read from the bytes by the standard library, so raw 8-bit text survives (as surrogate escapes
+    # that _decode reads) where mail-parser's text has already replaced it.
+    msg = BytesHeaderParser(policy=compat32).parsebytes(raw)
     names = {k.lower() for k in msg.keys()}
     if not names & set(_MAIL_HEADERS):
         raise Unparseable("not an email: no mail header fields (From, To, Date, Message-ID, Subject, Received)")
@@ -243,6 +293,8 @@ def parse_raw(raw: bytes, envelope_date: datetime | None = None) -> dict[str, An
     undisclosed = any("undisclosed" in v.lower() for v in _header_values(msg, "to"))
 
     plain = "\n".join(parsed.text_plain).strip()
+    if "\x1b" in plain:
+        plain = _stdlib_text(full) or plain      # an escape-sequence charset (ISO-2022-JP) left undecoded
     if plain:
         body, body_kind = plain, "plain"
     elif parsed.text_html:
@@ -257,9 +309,9 @@ def parse_raw(raw: bytes, envelope_date: datetime | None = None) -> dict[str, An
             headers[key] = _decode(str(value))[:MAX_HEADER_VALUE]
 
     content_type = msg.get_content_type()
-    subject = (parsed.subject or "").strip()
+    subject = _decode(msg.get("Subject") or "")
     dsn_recipients, dsn_soft, dsn_status, dsn_original = (
-        _bounce(msg) if _looks_like_bounce(msg, from_addr, subject) else ([], [], None, None))
+        _bounce(full) if _looks_like_bounce(msg, from_addr, subject) else ([], [], None, None))
     if "x-auditor-partial" in headers:
         flags.append("partial_fetch")       # the harvester fetched only the header and text parts
     if parsed.defects_categories:

@@ -94,3 +94,19 @@ def test_undecodable_charsets_do_not_raise():
            b"Content-Type: text/plain; charset=x-bogus\n\nh\xe9llo \xff\xfe\n")
     rec = parse_raw(raw)
     assert rec["from_addr"] == "j@x.org" and "llo" in rec["body_text"]
+
+
+@pytest.mark.parametrize("date, expected", [
+    ("Tue, 3 Mar 2026 10:00:00 +0100", "2026-03-03T09:00:00+00:00"),
+    ("Tue, 3 Mar 26 10:00:00 +0100", "2026-03-03T09:00:00+00:00"),      # two-digit year, zone not a year
+    ("Mon, 1 Jan 0000 00:00:00 -2359", None),                          # not silently the year 2000
+])
+def test_dates_keep_their_written_year(date, expected):
+    rec = parse_raw(f"From: a@x.org\nDate: {date}\nSubject: s\n\nhi\n".encode())
+    assert (rec["sent_at"].isoformat() if rec["sent_at"] else None) == expected
+
+
+def test_header_text_is_read_whatever_its_encoding():
+    raw = ("From: =?iso-8859-1?q?Ren=E9?= <r@x.org>\nSubject: D\xe9j\xe0 vu\n\tand more\x07\n\nhi\n").encode("latin-1")
+    rec = parse_raw(b"\xef\xbb\xbf\r\n" + raw)       # a BOM and a blank line before the headers
+    assert rec["subject"] == "Déjà vu and more" and rec["from_name"] == "René"
