@@ -177,7 +177,8 @@ def print_summary(result: pipeline.AuditResult) -> None:
     click.echo(f"report: {result.report_path}")
     click.echo(f"asks: {s['asks']:,} sent, {s['requests']:,} of them requests ({s['sequences']:,} request sequences)")
     click.echo(f"people reached: {s['people']:,}")
-    click.echo(f"answered: {pct} ({s['answered']:,} of {s['delivered']:,} delivered, closed sequences; {s['pending']:,} pending)")
+    click.echo(f"answered: {pct} ({s['answered']:,} of {s['delivered']:,} delivered, closed sequences; {s['pending']:,} pending)"
+               + (f"; {s['change']}" if s.get("change") else ""))
     click.echo(f"best style: {s['best'] or 'too few asks to tell'}")
     click.echo(f"worst style: {s['worst'] or 'too few asks to tell'}")
 
@@ -278,13 +279,22 @@ def match(settings):
               help="Where to write the HTML report [default reports/audit-<as-of date>.html].")
 @click.option("--show-recipients", is_flag=True, envvar="AUDITOR_SHOW_RECIPIENTS",
               help="Name recipients (for internal use); by default each is a stable pseudonym.")
+@click.option("--month", metavar="YYYY-MM", help="The monthly audit: asks first sent that month ([report] timezone), "
+              "compared with the month before.")
+@click.option("--since", metavar="DATE", help="Asks first sent on or after DATE.")
+@click.option("--until", metavar="DATE", help="Asks first sent before DATE.")
+@click.option("--sender", metavar="ADDRESS", help="Only this team member's asks.")
 @common_options
-def report(output, show_recipients, settings):
-    """Write the HTML report of the whole database (tags and matches first if needed)."""
+def report(output, show_recipients, month, since, until, sender, settings):
+    """Write the HTML report (tags and matches first if needed): the whole database, a month, or a period."""
+    from .report import Period
+
     announce(settings)
+    period = Period.from_options(month=month, since=since, until=until, sender=sender,
+                                 timezone_name=settings.config.get("report", {}).get("timezone", "UTC"))
     with pipeline.command_run(settings, "report") as (store, run_id):
-        result = pipeline.up_to_report(store, run_id, settings, output or pipeline.default_report_path(settings),
-                                       show_recipients=show_recipients)
+        result = pipeline.up_to_report(store, run_id, settings, output or pipeline.default_report_path(settings, period),
+                                       show_recipients=show_recipients, period=period)
     print_identity(result.tag)
     print_summary(result)
 
@@ -392,6 +402,10 @@ def query(name, list_, params, fmt, settings):
             values[key] = json.loads(raw)
         except ValueError:
             values[key] = raw
+    sql = queries.get(name)
+    for implied in ("since", "until", "sender"):          # a report query over everything unless narrowed
+        if f"${implied}" in sql:
+            values.setdefault(implied, None)
     announce(settings)
     with pipeline.command_run(settings, "query", [name]) as (store, run_id):
         pipeline.up_to_match(store, run_id, settings)

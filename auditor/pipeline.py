@@ -119,13 +119,16 @@ def up_to_match(store: Store, run_id: int, settings: Settings) -> tuple[TagResul
 
 
 def up_to_report(store: Store, run_id: int, settings: Settings, output: Path, *,
-                 show_recipients: bool = False) -> AuditResult:
+                 show_recipients: bool = False, period=None) -> AuditResult:
     tag, match = up_to_match(store, run_id, settings)
-    report = build_report(store, settings, show_recipients=show_recipients)
+    report = build_report(store, settings, show_recipients=show_recipients, period=period)
     return AuditResult(tag=tag, match=match, report=report, report_path=write_report(report, output))
 
 
-def default_report_path(settings: Settings) -> Path:
+def default_report_path(settings: Settings, period=None) -> Path:
+    """reports/<period>.html for a period, else reports/audit-<as-of date>.html."""
+    if period is not None and period.label != "all":
+        return Path("reports") / f"{period.label}.html"
     return Path("reports") / f"audit-{settings.as_of:%Y-%m-%d}.html"
 
 

@@ -1,9 +1,9 @@
--- Reply rate (and positive-answer rate) per label of each axis (audience, focus, warmth over request sequences; ask kind over all) with n and a 95% Wilson interval.
+-- Reply rate (and positive-answer rate) per label of each axis (audience, focus, warmth over request sequences; ask kind over all) with n and a 95% Wilson interval. Parameters: $since, $until (NULL: open), $sender (NULL: everyone).
 with labelled as (
-    select 'audience' as axis, audience as label, delivered, answered, positive, outcome from ask_outcomes where is_request
-    union all select 'focus', focus, delivered, answered, positive, outcome from ask_outcomes where is_request
-    union all select 'warmth', warmth, delivered, answered, positive, outcome from ask_outcomes where is_request
-    union all select 'ask_kind', ask_kind, delivered, answered, positive, outcome from ask_outcomes
+    select 'audience' as axis, audience as label, delivered, answered, positive, outcome from period_asks(cast($since as timestamptz), cast($until as timestamptz), cast($sender as varchar)) where is_request
+    union all select 'focus', focus, delivered, answered, positive, outcome from period_asks(cast($since as timestamptz), cast($until as timestamptz), cast($sender as varchar)) where is_request
+    union all select 'warmth', warmth, delivered, answered, positive, outcome from period_asks(cast($since as timestamptz), cast($until as timestamptz), cast($sender as varchar)) where is_request
+    union all select 'ask_kind', ask_kind, delivered, answered, positive, outcome from period_asks(cast($since as timestamptz), cast($until as timestamptz), cast($sender as varchar))
 ),
 counted as (
     select axis, label,

@@ -1,5 +1,6 @@
 """The command line through click's CliRunner: exit codes, exact first lines, env-var twins."""
 import subprocess
+from pathlib import Path
 import sys
 
 import pytest
@@ -245,3 +246,22 @@ def test_the_report_names_no_recipient_unless_asked(run, tmp_path):
     from auditor.report import pseudonym
 
     assert not any(pseudonym("lena.vogt@hillside-school.org", b"guessed key") == n for n in names)
+
+
+def test_a_monthly_report_covers_that_month_and_compares_with_the_one_before(run, tmp_path):
+    db = str(tmp_path / "a.duckdb")
+    run("ingest", str(MAILBOX), "--db", db)
+    common = ["--db", db, "--me", TEAM, "--as-of", "2026-06-01"]
+    march = run("report", "--month", "2026-03", *common)
+    assert march.rc == 0, march.stderr
+    lines = march.stdout.splitlines()
+    assert lines[0] == f"report: {Path('reports') / '2026-03.html'}"
+    assert lines[1] == "asks: 3 sent, 3 of them requests (8 request sequences)"
+    assert lines[3].startswith("answered: 42.9% (3 of 7 delivered") and "no closed asks to compare in 2026-02" in lines[3]
+    assert (tmp_path / "reports" / "2026-03.html").is_file()
+    january = run("report", "--month", "2026-01", *common)
+    assert january.stdout.splitlines()[1] == "asks: 1 sent, 0 of them requests (0 request sequences)"
+    nobody = run("report", "--since", "2026-03-11", "--until", "2026-04-01", "--sender", "SAM@brightpath.org", *common)
+    assert nobody.stdout.splitlines()[1] == "asks: 1 sent, 1 of them requests (1 request sequences)"
+    assert run("report", "--month", "March", *common).rc == 2
+    assert run("report", "--month", "2026-03", "--since", "2026-01-01", *common).rc == 2

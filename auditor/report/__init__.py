@@ -35,6 +35,54 @@ ADVICE = {
 }
 
 
+@dataclass(frozen=True)
+class Period:
+    """What a report covers: first touches sent in [since, until), optionally by one sender. None is open."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    sender: str | None = None
+    label: str = "all"
+    previous: "Period | None" = None      # the month before, for --month
+
+    def params(self) -> dict[str, Any]:
+        return {"since": self.since, "until": self.until, "sender": self.sender}
+
+    @classmethod
+    def from_options(cls, *, month: str | None = None, since: str | None = None, until: str | None = None,
+                     sender: str | None = None, timezone_name: str = "UTC") -> "Period":
+        """--month 2026-10 (in the configured time zone, with the month before for comparison), or
+        --since/--until dates; --sender narrows either."""
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        from ..errors import UsageError
+
+        try:
+            zone = ZoneInfo(timezone_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise UsageError(f"[report] timezone {timezone_name!r} is not a time zone name such as Europe/Berlin.") from None
+        sender = sender.strip().lower() if sender else None
+        if month:
+            if since or until:
+                raise UsageError("give either --month or --since/--until, not both.")
+            try:
+                start = datetime.strptime(month, "%Y-%m").replace(tzinfo=zone)
+            except ValueError:
+                raise UsageError(f"--month {month!r} is not a month: write 2026-10.") from None
+            end = start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)
+            before = start.replace(year=start.year - (start.month == 1), month=(start.month - 2) % 12 + 1)
+            label = month + (f"-{sender.split('@')[0]}" if sender else "")
+            return cls(start, end, sender, label, cls(before, start, sender, before.strftime("%Y-%m")))
+        bounds = []
+        for name, value in (("--since", since), ("--until", until)):
+            try:
+                bounds.append(datetime.fromisoformat(value).replace(tzinfo=zone) if value else None)
+            except ValueError:
+                raise UsageError(f"{name} {value!r} is not a date: write 2026-10-01.") from None
+        label = "_".join(b.strftime("%Y-%m-%d") if b else "open" for b in bounds) if any(bounds) else "all"
+        return cls(bounds[0], bounds[1], sender, label + (f"-{sender.split('@')[0]}" if sender else ""))
+
+
 @dataclass
 class ReportResult:
     html: str
@@ -130,16 +178,20 @@ def _examples(store: Store, candidates: pl.DataFrame, n: int, show_recipients: b
     return out
 
 
-def build_report(store: Store, settings: Settings, *, show_recipients: bool = False) -> ReportResult:
-    """Run the report's named queries and arrange them into the page's context and figures."""
+def build_report(store: Store, settings: Settings, *, show_recipients: bool = False,
+                 period: Period | None = None) -> ReportResult:
+    """Run the report's named queries for the period and arrange them into the page's context and figures."""
     from .page import build_html
+
+    period = period or Period()
+    p = period.params()
 
     used = ["report_headline", "report_rates_by_axis", "report_grid", "report_trend", "report_examples",
             "report_sentences", "report_quality"]
-    headline = store.query("report_headline").row(0, named=True)
-    rates = store.query("report_rates_by_axis")
-    grid = store.query("report_grid")
-    trend = store.query("report_trend")
+    headline = store.query("report_headline", **p).row(0, named=True)
+    rates = store.query("report_rates_by_axis", **p)
+    grid = store.query("report_grid", **p)
+    trend = store.query("report_trend", **p)
     min_n = int(settings.rules["report"]["min_n"])
     best, worst = best_and_worst(grid, min_n)
     delivered, answered = headline["delivered"], headline["answered"]
@@ -160,7 +212,7 @@ def build_report(store: Store, settings: Settings, *, show_recipients: bool = Fa
     if not trend.is_empty():
         figures["fig-trend"] = _trend_figure(trend)
 
-    quality = store.query("report_quality").row(0, named=True)
+    quality = store.query("report_quality", **p).row(0, named=True)
     quality_rows = [
         {"label": "files quarantined (not readable as mail)", "value": quality["quarantined"]},
         {"label": "messages without a usable date (left out of periods)", "value": quality["no_usable_date"]},
@@ -173,11 +225,22 @@ def build_report(store: Store, settings: Settings, *, show_recipients: bool = Fa
     ]
     window = settings.rules["match"]["reply_window_days"]
     as_of = settings.as_of.strftime("%Y-%m-%d")
-    period = " – ".join(d.strftime("%Y-%m-%d") for d in (headline["first_ask"], headline["last_ask"]) if d) or "no asks"
+    shown = " – ".join(d.strftime("%Y-%m-%d") for d in (headline["first_ask"], headline["last_ask"]) if d) or "no asks"
+    if period.since or period.until or period.sender:
+        shown = f"{period.label}: {shown}"
+    change = None
+    if period.previous is not None:
+        before = store.query("report_headline", **period.previous.params()).row(0, named=True)
+        if before["delivered"] and delivered:
+            delta = 100 * (answered / delivered - before["answered"] / before["delivered"])
+            change = f"{delta:+.1f} points against {period.previous.label} ({_pct(before['answered'] / before['delivered']):.1f}% of {before['delivered']})"
+        else:
+            change = f"no closed asks to compare in {period.previous.label}" if delivered else None
     summary = {
         "asks": headline["asks"], "requests": headline["requests"], "people": headline["people"], "sequences": headline["sequences"],
         "closed": headline["closed"], "answered": answered, "delivered": delivered, "answered_pct": answered_pct,
         "pending": headline["pending"], "bounced": headline["bounced"], "positive": headline["positive"],
+        "change": change,
         "median_hours_to_answer": headline["median_hours_to_answer"],
         "best": f"{_style(best)} ({_pct(best['rate']):.0f}% of {best['delivered']})" if best else None,
         "worst": f"{_style(worst)} ({_pct(worst['rate']):.0f}% of {worst['delivered']})" if worst else None,
@@ -186,12 +249,12 @@ def build_report(store: Store, settings: Settings, *, show_recipients: bool = Fa
         "title": "Outreach audit",
         "as_of": as_of,
         "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "period": period,
+        "period": shown,
         "summary": summary,
         "definition": RATE_DEFINITION.format(window=window, as_of=as_of),
         "axes": axes,
         "grid": grid.to_dicts(),
-        "examples": _examples(store, store.query("report_examples"), int(settings.rules["report"]["examples"]),
+        "examples": _examples(store, store.query("report_examples", **p), int(settings.rules["report"]["examples"]),
                               show_recipients),
         "quality": quality_rows,
         "queries": [f"{name}.sql" for name in used],
