@@ -35,7 +35,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import PROJECT, RESULT_MARK, _machine, _peaks, _project_state, _write
+from bench import PROJECT, RESULT_MARK, _fmt, _machine, _peaks, _project_state, _write
 
 PASSWORD_ENV = "AUDITOR_BENCH_IMAP_PASSWORD"   # set only in the children's environment, never written anywhere
 BATCH = 300
@@ -503,10 +503,6 @@ def _say(name: str, r: int, stage: str, res: dict) -> None:
     print(f"[{name}] run {r + 1} {stage:<13} {res['seconds']:7.2f} s  {res['messages']:>6} msgs  "
           f"{res['payload_bytes'] / MB:8.1f} MB payload  client CPU {res['client_cpu_s']:.2f} s  "
           f"Dovecot sent {res.get('server_out_bytes', 0) / MB:.1f} MB, CPU {res.get('server_cpu_s', 0):.2f} s  load {max(res['loadavg_1min']):.1f}", flush=True)
-
-
-def _fmt(x, spec: str) -> str:
-    return "-" if x is None else format(x, spec)
 
 
 def _print_table(results: dict) -> None:
