@@ -81,3 +81,18 @@ def test_the_demo_report_draws_in_chromium_without_errors_or_requests(demo, chro
         page.screenshot(path=str(ARTIFACTS / "demo.png"), full_page=True)
     finally:
         watched.close()
+
+
+def test_a_monthly_report_states_the_change_against_the_month_before(demo, tmp_path):
+    import contextlib
+    import io
+
+    out, _ = demo
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        rc = main(["report", "--db", str(out / "demo.duckdb"), "--me", "@riverbend-literacy.org",
+                   "--as-of", "2026-11-01", "--month", "2026-06", "-o", str(tmp_path / "june.html")])
+    assert rc == 0
+    answered = next(l for l in printed.getvalue().splitlines() if l.startswith("answered:"))
+    assert re.search(r"; [+-]\d+\.\d points against 2026-05 \(\d+\.\d% of \d+\)$", answered), answered
+    assert "points against 2026-05" in (tmp_path / "june.html").read_text()

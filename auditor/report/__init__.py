@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 
 from ..config import Settings
-from ..match import RATE_DEFINITION
+from ..match import RATE_DEFINITION, reply_rate
 from ..store import Store
 
 AXES = [
@@ -195,7 +195,7 @@ def build_report(store: Store, settings: Settings, *, show_recipients: bool = Fa
     min_n = int(settings.rules["report"]["min_n"])
     best, worst = best_and_worst(grid, min_n)
     delivered, answered = headline["delivered"], headline["answered"]
-    answered_pct = _pct(answered / delivered) if delivered else None
+    answered_pct = _pct(reply_rate(answered, delivered))
 
     axes, figures = [], {}
     for key, title, order, advice in AXES:
@@ -232,8 +232,9 @@ def build_report(store: Store, settings: Settings, *, show_recipients: bool = Fa
     if period.previous is not None:
         before = store.query("report_headline", **period.previous.params()).row(0, named=True)
         if before["delivered"] and delivered:
-            delta = 100 * (answered / delivered - before["answered"] / before["delivered"])
-            change = f"{delta:+.1f} points against {period.previous.label} ({_pct(before['answered'] / before['delivered']):.1f}% of {before['delivered']})"
+            previous = reply_rate(before["answered"], before["delivered"])
+            delta = 100 * (reply_rate(answered, delivered) - previous)
+            change = f"{delta:+.1f} points against {period.previous.label} ({_pct(previous):.1f}% of {before['delivered']})"
         else:
             change = f"no closed asks to compare in {period.previous.label}" if delivered else None
     summary = {
