@@ -274,24 +274,44 @@ def match(settings):
         click.echo(f"matched {result.sequences:,} ask sequences: {counts}")
 
 
+show_recipients_option = click.option(
+    "--show-recipients", is_flag=True, envvar="AUDITOR_SHOW_RECIPIENTS",
+    help="Name recipients (for internal use); by default each is a stable pseudonym.")
+
+
+def period_options(command):
+    """--month/--since/--until/--sender/--campaign: which asks a report (or a report query) covers."""
+    for option in reversed([
+        click.option("--month", metavar="YYYY-MM", envvar="AUDITOR_MONTH",
+                     help="The monthly audit: asks first sent that month ([report] timezone), compared with the month before."),
+        click.option("--since", metavar="DATE", envvar="AUDITOR_SINCE", help="Asks first sent on or after DATE."),
+        click.option("--until", metavar="DATE", envvar="AUDITOR_UNTIL", help="Asks first sent before DATE."),
+        click.option("--sender", metavar="ADDRESS", envvar="AUDITOR_SENDER", help="Only this team member's asks."),
+        click.option("--campaign", metavar="NAME", envvar="AUDITOR_CAMPAIGN",
+                     help="Only this campaign: a template's first subject, or a subject without Re:/Fwd: "
+                          "(`auditor query report_campaigns` lists them)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def make_period(settings: Settings, month, since, until, sender, campaign):
+    from .report import Period
+
+    return Period.from_options(month=month, since=since, until=until, sender=sender, campaign=campaign,
+                               timezone_name=settings.config.get("report", {}).get("timezone", "UTC"))
+
+
 @cli.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), envvar="AUDITOR_OUTPUT",
               help="Where to write the HTML report [default reports/audit-<as-of date>.html].")
-@click.option("--show-recipients", is_flag=True, envvar="AUDITOR_SHOW_RECIPIENTS",
-              help="Name recipients (for internal use); by default each is a stable pseudonym.")
-@click.option("--month", metavar="YYYY-MM", help="The monthly audit: asks first sent that month ([report] timezone), "
-              "compared with the month before.")
-@click.option("--since", metavar="DATE", help="Asks first sent on or after DATE.")
-@click.option("--until", metavar="DATE", help="Asks first sent before DATE.")
-@click.option("--sender", metavar="ADDRESS", help="Only this team member's asks.")
+@show_recipients_option
+@period_options
 @common_options
-def report(output, show_recipients, month, since, until, sender, settings):
+def report(output, show_recipients, month, since, until, sender, campaign, settings):
     """Write the HTML report (tags and matches first if needed): the whole database, a month, or a period."""
-    from .report import Period
-
     announce(settings)
-    period = Period.from_options(month=month, since=since, until=until, sender=sender,
-                                 timezone_name=settings.config.get("report", {}).get("timezone", "UTC"))
+    period = make_period(settings, month, since, until, sender, campaign)
     with pipeline.command_run(settings, "report") as (store, run_id):
         result = pipeline.up_to_report(store, run_id, settings, output or pipeline.default_report_path(settings, period),
                                        show_recipients=show_recipients, period=period)
@@ -303,15 +323,17 @@ def report(output, show_recipients, month, since, until, sender, settings):
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), envvar="AUDITOR_OUTPUT",
               help="Where to write the HTML report [default reports/audit-<as-of date>.html].")
+@show_recipients_option
 @account_options
 @common_options
-def audit(paths, output, account_names, spelled, settings):
+def audit(paths, output, show_recipients, account_names, spelled, settings):
     """Harvest the IMAP accounts (all configured ones when none is named), ingest PATHS (if any), then tag,
     match and report the whole database."""
     announce(settings)
     accounts = resolve_accounts(settings, account_names, spelled, required=False)
     progress, folder_progress = Progress("ingest"), FolderProgress()
-    result = pipeline.audit(settings, paths, output, progress, accounts, folder_progress)
+    result = pipeline.audit(settings, paths, output, progress, accounts, folder_progress,
+                            show_recipients=show_recipients)
     folder_progress.finish()
     progress.done()
     for harvested in result.harvests:
@@ -380,8 +402,9 @@ def explain(message_id, settings):
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
               help="A query parameter; VALUE is read as JSON when it parses (numbers, lists), else as text.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@period_options
 @common_options
-def query(name, list_, params, fmt, settings):
+def query(name, list_, params, fmt, month, since, until, sender, campaign, settings):
     """Run one named query from queries/ on the database (stages brought up to date first), or --list them."""
     import json
 
@@ -403,9 +426,10 @@ def query(name, list_, params, fmt, settings):
         except ValueError:
             values[key] = raw
     sql = queries.get(name)
-    for implied in ("since", "until", "sender"):          # a report query over everything unless narrowed
-        if f"${implied}" in sql:
-            values.setdefault(implied, None)
+    period = make_period(settings, month, since, until, sender, campaign).params()
+    for key, value in period.items():                # a report query takes its period from the period options
+        if f"${key}" in sql:
+            values.setdefault(key, value)
     announce(settings)
     with pipeline.command_run(settings, "query", [name]) as (store, run_id):
         pipeline.up_to_match(store, run_id, settings)

@@ -133,14 +133,16 @@ def default_report_path(settings: Settings, period=None) -> Path:
 
 
 def audit(settings: Settings, paths: Sequence[Path], output: Path | None = None,
-          progress: Progress | None = None, accounts: Sequence = (), harvest_progress=None) -> AuditResult:
+          progress: Progress | None = None, accounts: Sequence = (), harvest_progress=None, *,
+          show_recipients: bool = False) -> AuditResult:
     """Harvest the accounts and ingest the paths (if any), then tag, match and report the whole database."""
     check_paths(paths)
     sources = [str(p) for p in paths] + [f"imap:{a.name}" for a in accounts]
     with command_run(settings, "audit", sources) as (store, run_id):
         harvested = [harvest(store, run_id, account, progress=harvest_progress) for account in accounts]
         counts, skipped = ingest(store, run_id, settings, paths, progress) if paths else (None, [])
-        result = up_to_report(store, run_id, settings, output or default_report_path(settings))
+        result = up_to_report(store, run_id, settings, output or default_report_path(settings),
+                              show_recipients=show_recipients)
         result.counts, result.skipped_folders, result.harvests = counts, skipped, harvested
         return result
 

@@ -21,5 +21,12 @@ def describe(name: str) -> str:
     return first.lstrip("-").strip()
 
 
+def changes_data(name: str) -> bool:
+    """A statement a stage runs to update its tables (tag_campaigns), not a question to ask the database."""
+    body = "\n".join(line for line in get(name).splitlines() if not line.lstrip().startswith("--"))
+    return body.lstrip().split(None, 1)[0].lower() in {"update", "insert", "delete"}
+
+
 def names() -> list[str]:
-    return sorted(p.stem for p in data_dir("queries").glob("*.sql"))
+    """The queries one can run by hand: every file but the statements stages run to update their tables."""
+    return sorted(p.stem for p in data_dir("queries").glob("*.sql") if not changes_data(p.stem))

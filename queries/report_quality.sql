@@ -1,4 +1,4 @@
--- Data quality: quarantined files, messages without a usable date, bounces, auto-replies, replies not matched to an ask, asks whose history may be missing. Parameters: $since, $until (NULL: open), $sender (NULL: everyone).
+-- Data quality: quarantined files, messages without a usable date, bounces, auto-replies, replies not matched to an ask, asks whose history may be missing. Parameters: $since, $until (NULL: open), $sender (NULL: everyone), $campaign (NULL: every campaign).
 select
     (select count(*) from quarantine)                                                 as quarantined,
     (select count(*) from messages where sent_at is null)                             as no_usable_date,
@@ -9,5 +9,5 @@ select
       where m.direction = 'in' and m.automated is null
         and (m.in_reply_to is not null or subject_key(m.subject) <> lower(coalesce(m.subject, '')))
         and m.message_id not in (select answer_message_id from outcomes where answer_message_id is not null)) as unmatched_replies,
-    (select count(distinct message_id) from period_tags(cast($since as timestamptz), cast($until as timestamptz), cast($sender as varchar)) where history_incomplete)            as asks_history_incomplete,
+    (select count(distinct message_id) from period_tags(cast($since as timestamptz), cast($until as timestamptz), cast($sender as varchar), cast($campaign as varchar)) where history_incomplete)            as asks_history_incomplete,
     (select count(*) from mails where message_id_reused)                              as reused_message_ids

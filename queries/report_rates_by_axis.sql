@@ -1,9 +1,9 @@
--- Reply rate (and positive-answer rate) per label of each axis (audience, focus, warmth over request sequences; ask kind over all) with n and a 95% Wilson interval. Parameters: $since, $until (NULL: open), $sender (NULL: everyone).
+-- Reply rate (and positive-answer rate) per label of each axis (audience, focus, warmth over request sequences; ask kind over all) with n and a 95% Wilson interval. Parameters: $since, $until (NULL: open), $sender (NULL: everyone), $campaign (NULL: every campaign).
 with labelled as (
-    select 'audience' as axis, audience as label, delivered, answered, positive, outcome from period_asks(cast($since as timestamptz), cast($until as timestamptz), cast($sender as varchar)) where is_request
-    union all select 'focus', focus, delivered, answered, positive, outcome from period_asks(cast($since as timestamptz), cast($until as timestamptz), cast($sender as varchar)) where is_request
-    union all select 'warmth', warmth, delivered, answered, positive, outcome from period_asks(cast($since as timestamptz), cast($until as timestamptz), cast($sender as varchar)) where is_request
-    union all select 'ask_kind', ask_kind, delivered, answered, positive, outcome from period_asks(cast($since as timestamptz), cast($until as timestamptz), cast($sender as varchar))
+    select 'audience' as axis, audience as label, delivered, answered, positive, outcome from period_asks(cast($since as timestamptz), cast($until as timestamptz), cast($sender as varchar), cast($campaign as varchar)) where is_request
+    union all select 'focus', focus, delivered, answered, positive, outcome from period_asks(cast($since as timestamptz), cast($until as timestamptz), cast($sender as varchar), cast($campaign as varchar)) where is_request
+    union all select 'warmth', warmth, delivered, answered, positive, outcome from period_asks(cast($since as timestamptz), cast($until as timestamptz), cast($sender as varchar), cast($campaign as varchar)) where is_request
+    union all select 'ask_kind', ask_kind, delivered, answered, positive, outcome from period_asks(cast($since as timestamptz), cast($until as timestamptz), cast($sender as varchar), cast($campaign as varchar))
 ),
 counted as (
     select axis, label,
@@ -14,20 +14,11 @@ counted as (
            count(*) filter (where outcome = 'bounce')  as bounced
     from labelled
     group by all
-),
-final as (
-    select *,
-           answered / nullif(delivered, 0) as rate,
-           1.96 as z
-    from counted
 )
-select axis, label, answered, delivered, pending, bounced, rate,
+select axis, label, answered, delivered, pending, bounced,
+       answered / nullif(delivered, 0) as rate,
        positive / nullif(delivered, 0) as positive_rate,
-       case when delivered > 0 then
-           (rate + z * z / (2 * delivered) - z * sqrt(rate * (1 - rate) / delivered + z * z / (4 * delivered * delivered)))
-           / (1 + z * z / delivered) end as low,
-       case when delivered > 0 then
-           (rate + z * z / (2 * delivered) + z * sqrt(rate * (1 - rate) / delivered + z * z / (4 * delivered * delivered)))
-           / (1 + z * z / delivered) end as high
-from final
+       wilson_low(answered, delivered)  as low,
+       wilson_high(answered, delivered) as high
+from counted
 order by axis, label

@@ -85,6 +85,11 @@ def report_context() -> dict:
             {"audience": "Mass", "focus": hostile(6), "warmth": "Cold", "answered": 3, "delivered": 30, "rate": 0.1},
             {"audience": "Personal", "focus": "Other", "warmth": "Warm", "answered": 0, "delivered": 0, "rate": None},
         ],
+        "tables": [
+            {"id": "campaign", "title": "By campaign", "column": "campaign", "left_out": "3 more " + hostile(18),
+             "rows": [{"campaign": hostile(19), "asks": 4, "answered": 1, "delivered": 4, "rate": 0.25,
+                       "low": 0.05, "high": 0.7, "pending": 0}]},
+        ],
         "examples": [
             {
                 "title": "Best answered " + hostile(7), "subject": hostile(8), "sender": hostile(9),
@@ -183,6 +188,23 @@ def ingested(store, settings):
     run_id = store.begin_run("ingest", [str(MAILBOX)])
     counts = ingest_paths(store, run_id, [MAILBOX], skip_folders=settings.rules["sources"]["skip_folders"])
     return store, run_id, counts
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory):
+    """`auditor demo` run once per session: (its output folder, what it printed). Tests that change the
+    database work on a copy."""
+    import contextlib
+    import io
+
+    from auditor.cli import main
+
+    out = tmp_path_factory.mktemp("demo")
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        rc = main(["demo", "--out-dir", str(out)])
+    assert rc == 0
+    return out, stdout.getvalue()
 
 
 def write_eml(folder: Path, name: str, text: str) -> Path:

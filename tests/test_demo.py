@@ -9,18 +9,6 @@ from auditor.cli import main
 from test_report_browser import ARTIFACTS, Watched
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo")
-    import contextlib
-    import io
-
-    stdout = io.StringIO()
-    with contextlib.redirect_stdout(stdout):
-        rc = main(["demo", "--out-dir", str(out)])
-    assert rc == 0
-    return out, stdout.getvalue()
-
 
 def test_demo_writes_the_report_and_a_five_line_summary(demo):
     out, printed = demo

@@ -37,22 +37,24 @@ ADVICE = {
 
 @dataclass(frozen=True)
 class Period:
-    """What a report covers: first touches sent in [since, until), optionally by one sender. None is open."""
+    """What a report covers: first touches sent in [since, until), optionally by one sender and of one campaign.
+    None is open."""
 
     since: datetime | None = None
     until: datetime | None = None
     sender: str | None = None
     label: str = "all"
     previous: "Period | None" = None      # the month before, for --month
+    campaign: str | None = None
 
     def params(self) -> dict[str, Any]:
-        return {"since": self.since, "until": self.until, "sender": self.sender}
+        return {"since": self.since, "until": self.until, "sender": self.sender, "campaign": self.campaign}
 
     @classmethod
     def from_options(cls, *, month: str | None = None, since: str | None = None, until: str | None = None,
-                     sender: str | None = None, timezone_name: str = "UTC") -> "Period":
+                     sender: str | None = None, campaign: str | None = None, timezone_name: str = "UTC") -> "Period":
         """--month 2026-10 (in the configured time zone, with the month before for comparison), or
-        --since/--until dates; --sender narrows either."""
+        --since/--until dates; --sender and --campaign narrow either."""
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
         from ..errors import UsageError
@@ -62,6 +64,8 @@ class Period:
         except (ZoneInfoNotFoundError, ValueError):
             raise UsageError(f"[report] timezone {timezone_name!r} is not a time zone name such as Europe/Berlin.") from None
         sender = sender.strip().lower() if sender else None
+        campaign = campaign.strip() or None if campaign else None
+        suffix = (f"-{sender.split('@')[0]}" if sender else "") + (f"-{_slug(campaign)}" if campaign else "")
         if month:
             if since or until:
                 raise UsageError("give either --month or --since/--until, not both.")
@@ -71,8 +75,8 @@ class Period:
                 raise UsageError(f"--month {month!r} is not a month: write 2026-10.") from None
             end = start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)
             before = start.replace(year=start.year - (start.month == 1), month=(start.month - 2) % 12 + 1)
-            label = month + (f"-{sender.split('@')[0]}" if sender else "")
-            return cls(start, end, sender, label, cls(before, start, sender, before.strftime("%Y-%m")))
+            previous = cls(before, start, sender, before.strftime("%Y-%m"), campaign=campaign)
+            return cls(start, end, sender, month + suffix, previous, campaign)
         bounds = []
         for name, value in (("--since", since), ("--until", until)):
             try:
@@ -80,7 +84,14 @@ class Period:
             except ValueError:
                 raise UsageError(f"{name} {value!r} is not a date: write 2026-10-01.") from None
         label = "_".join(b.strftime("%Y-%m-%d") if b else "open" for b in bounds) if any(bounds) else "all"
-        return cls(bounds[0], bounds[1], sender, label + (f"-{sender.split('@')[0]}" if sender else ""))
+        return cls(bounds[0], bounds[1], sender, label + suffix, campaign=campaign)
+
+
+def _slug(text: str) -> str:
+    """A campaign name as a piece of a file name: letters, digits and dashes, at most 40."""
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "campaign"
 
 
 @dataclass
@@ -113,6 +124,21 @@ def best_and_worst(grid: pl.DataFrame, min_n: int) -> tuple[dict | None, dict | 
         return None, None
     rows = eligible.to_dicts()
     return rows[0], (rows[-1] if len(rows) > 1 else None)
+
+
+def top_and_bottom(rows: pl.DataFrame, n: int, min_n: int) -> tuple[list[dict], int]:
+    """A long table cut for the page: all rows when there are at most 2n, else the n best and n worst reply
+    rates among rows with at least min_n delivered asks (a rate of 1 of 1 says nothing). Returns the rows to show
+    and how many were left out; the full table is one `auditor query` away."""
+    if rows.height <= 2 * n:
+        return rows.to_dicts(), 0
+    ranked = rows.filter(pl.col("delivered") >= min_n).sort(["rate", "delivered"], descending=[True, True],
+                                                            nulls_last=True)
+    if ranked.height <= 2 * n:
+        shown = ranked
+    else:
+        shown = pl.concat([ranked.head(n), ranked.tail(n)])
+    return shown.to_dicts(), rows.height - shown.height
 
 
 def _axis_figure(title: str, rows: list[dict]):
@@ -185,9 +211,14 @@ def build_report(store: Store, settings: Settings, *, show_recipients: bool = Fa
 
     period = period or Period()
     p = period.params()
+    if period.campaign and not store.scalar("SELECT count(*) FROM tags WHERE lower(campaign) = lower(?)", [period.campaign]):
+        from ..errors import UsageError
 
-    used = ["report_headline", "report_rates_by_axis", "report_grid", "report_trend", "report_examples",
-            "report_sentences", "report_quality"]
+        raise UsageError(f"no asks in a campaign named {period.campaign!r}: `auditor query report_campaigns` lists "
+                         "the campaigns.")
+
+    used = ["report_headline", "report_rates_by_axis", "report_grid", "report_trend", "report_senders",
+            "report_campaigns", "report_examples", "report_sentences", "report_quality"]
     headline = store.query("report_headline", **p).row(0, named=True)
     rates = store.query("report_rates_by_axis", **p)
     grid = store.query("report_grid", **p)
@@ -212,6 +243,17 @@ def build_report(store: Store, settings: Settings, *, show_recipients: bool = Fa
     if not trend.is_empty():
         figures["fig-trend"] = _trend_figure(trend)
 
+    table_rows = int(settings.rules["report"]["table_rows"])
+    tables = []
+    for name, title, column, note in (
+        ("report_senders", "By sender", "sender", "senders"),
+        ("report_campaigns", "By campaign", "campaign", "campaigns"),
+    ):
+        rows, left_out = top_and_bottom(store.query(name, **p), table_rows, min_n)
+        tables.append({"id": column, "title": title, "column": column, "rows": rows,
+                       "left_out": (f"{left_out:,} more {note} not shown (fewer than {min_n} delivered asks, or in "
+                                    f"the middle); `auditor query {name}` lists them all.") if left_out else None})
+
     quality = store.query("report_quality", **p).row(0, named=True)
     quality_rows = [
         {"label": "files quarantined (not readable as mail)", "value": quality["quarantined"]},
@@ -226,7 +268,7 @@ def build_report(store: Store, settings: Settings, *, show_recipients: bool = Fa
     window = settings.rules["match"]["reply_window_days"]
     as_of = settings.as_of.strftime("%Y-%m-%d")
     shown = " – ".join(d.strftime("%Y-%m-%d") for d in (headline["first_ask"], headline["last_ask"]) if d) or "no asks"
-    if period.since or period.until or period.sender:
+    if period.since or period.until or period.sender or period.campaign:
         shown = f"{period.label}: {shown}"
     change = None
     if period.previous is not None:
@@ -255,6 +297,7 @@ def build_report(store: Store, settings: Settings, *, show_recipients: bool = Fa
         "definition": RATE_DEFINITION.format(window=window, as_of=as_of),
         "axes": axes,
         "grid": grid.to_dicts(),
+        "tables": tables,
         "examples": _examples(store, store.query("report_examples", **p), int(settings.rules["report"]["examples"]),
                               show_recipients),
         "quality": quality_rows,

@@ -229,6 +229,10 @@ def _validate(context: Mapping[str, Any], figures: Mapping[str, Any]) -> None:
                 _check_fraction(f"axes[{axis['key']}].{row['label']}.{key}", row[key])
     for cell in context["grid"]:
         _check_fraction("grid.rate", cell["rate"])
+    for table in context["tables"]:
+        for row in table["rows"]:
+            for key in ("rate", "low", "high"):
+                _check_fraction(f"tables[{table['id']}].{key}", row[key])
     for example in context["examples"]:
         for sentence in example["sentences"]:
             if sentence["colour"] not in HIGHLIGHTS:

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import polars as pl
 
 from ..config import Identity, Settings, digest
+from .. import queries
 from ..errors import IdentityUnknown
+from ..faults import fault_point
 from ..store import Store, now
 from .audience import tag_audience, template_sizes
 from .mails import build_mails, is_me
@@ -107,7 +109,7 @@ def tag_frames(messages: pl.LazyFrame, identity: Identity, rules: dict, ruleset:
         audience="audience", audience_score="audience_score", audience_reasons="audience_reasons",
         focus="focus", other_share="other_share", focus_reasons="focus_reasons",
         warmth="warmth", warmth_reasons="warmth_reasons", days_since_contact="days_since_contact",
-        gave_first="gave_first", history_incomplete="history_incomplete",
+        gave_first="gave_first", history_incomplete="history_incomplete", template_id="template_id",
         ruleset_digest=pl.lit(ruleset), tagged_at=pl.lit(stamp),
     )
     ask_idx = asks.select("message_id", "ask_idx")
@@ -129,6 +131,8 @@ def run_tag(store: Store, settings: Settings, run_id: int, *, force: bool = Fals
     with store.transaction():
         for table, frame in frames.items():
             store.replace(table, frame, in_transaction=True)
+            fault_point("tag.during_write")     # crash tests: some tables replaced, not yet committed
+        store.run(queries.get("tag_campaigns"))
         store.set_stage_fingerprint("tag", fingerprint, run_id)
     tags = frames["tags"]
     return TagResult(False, identity, inferred, asks=tags["message_id"].n_unique(), rows=tags.height,

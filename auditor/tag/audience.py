@@ -131,5 +131,6 @@ def template_sizes(asks: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
              .explode("recipients_ext")
              .group_by("template").agg(template_recipients=pl.col("recipients_ext").struct.field("addr").n_unique()))
     result = clusters.join(sizes, on="template", how="left").select(
-        "message_id", "template", pl.col("template_recipients").fill_null(0))
+        "message_id", pl.col("template_recipients").fill_null(0),
+        template_id=pl.when(pl.col("template_recipients").is_not_null()).then(pl.col("template")))
     return asks.join(result.lazy(), on="message_id", how="left")
