@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,6 +53,15 @@ def _batched(items: Iterable[RawMessage], size: int) -> Iterator[list[RawMessage
         yield batch
 
 
+def _exit_with_parent() -> None:
+    """Runs in each parser worker: end it when the process that made the pool dies. A pool's workers wait on a
+    queue they also hold the writing end of, so a SIGKILLed parent would leave them (and the fork server, which
+    lives while any of them does) running forever, holding the caller's stdout and stderr open."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=lambda: (parent.join(), os._exit(1)), daemon=True).start()
+
+
 class Parser:
     """Parses on both cores when a batch is big enough. The pool starts from a fork server, not a fork of this
     process: DuckDB runs threads here, and forking a threaded process is unsafe. Workers import only
@@ -64,8 +75,11 @@ class Parser:
         if self.workers < 2 or len(items) < PARALLEL_THRESHOLD:
             return [parse_or_reason(i) for i in items]
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"))
-        return list(self._pool.map(parse_or_reason, items, chunksize=16))
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"),
+                                             initializer=_exit_with_parent)
+        results = self._pool.map(parse_or_reason, items, chunksize=16)    # all submitted: the workers are busy
+        fault_point("ingest.during_parse")
+        return list(results)
 
     def close(self) -> None:
         if self._pool is not None:

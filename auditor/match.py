@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from .config import Settings, digest
+from .faults import fault_point
 from .store import Store, now
 
 MATCH_RULE_SECTIONS = ("match", "answer", "clean")
@@ -64,6 +65,7 @@ def run_match(store: Store, settings: Settings, run_id: int, *, force: bool = Fa
     with store.transaction():
         touches = store.query("match_touches", window_days=window)
         store.replace("touches", touches, in_transaction=True)
+        fault_point("match.during_write")     # crash tests: touches replaced, outcomes not, nothing committed
         outcomes = store.query("match_outcomes", window_days=window, as_of=settings.as_of, free_mail=free_mail)
         outcomes = read_answers(store, outcomes, settings.rules).with_columns(
             ruleset_digest=pl.lit(ruleset), run_id=pl.lit(run_id, pl.Int64), matched_at=pl.lit(stamp))

@@ -72,7 +72,7 @@ def report_context() -> dict:
         "period": "2026-03-01 – 2026-10-31",
         "summary": {
             "asks": 1234, "people": 321, "sequences": 400, "closed": 300, "answered": 90,
-            "answered_pct": 30.0, "pending": 6, "best": hostile(2), "worst": None,
+            "answered_pct": 30.0, "pending": 6, "best": hostile(2), "worst": None, "median_hours_to_answer": 30.4,
         },
         "definition": "An ask counts as answered when a human replies within 14 days. " + hostile(3),
         "axes": [

@@ -192,6 +192,7 @@ def test_numbers_and_highlights_render(parsed, html):
     assert "30%" in text and "18–45%" in text and "46–72%" in text
     assert "1,234" in text
     assert "Worst style –" in text  # None
+    assert "Median time to answer 30 h" in text
     spans = [a.get("class") for t, a in parsed.tags if t == "span"]
     assert spans.count("hl-self") == 1 and spans.count("hl-other") == 1
     assert spans.count("swatch hl-self") == 1 and spans.count("swatch hl-other") == 1  # the legend
@@ -239,3 +240,9 @@ def test_a_template_script_outside_the_csp_is_refused(report_context, report_fig
     monkeypatch.setattr(page, "_environment", lambda: evil)
     with pytest.raises(RuntimeError, match="CSP"):
         build_html(report_context, report_figures, template="evil.html.j2")
+
+
+def test_times_to_answer_read_as_people_say_them():
+    from auditor.report.page import format_hours
+
+    assert [format_hours(h) for h in (None, 0.25, 3.26, 30.4, 47.9, 50.0)] == ["–", "15 min", "3.3 h", "30 h", "48 h", "2.1 days"]

@@ -116,6 +116,7 @@ def _environment() -> jinja2.Environment:
     env.filters["pct100"] = format_percent
     env.filters["interval"] = format_interval
     env.filters["num"] = format_count
+    env.filters["hours"] = format_hours
     return env
 
 
@@ -178,6 +179,17 @@ def format_interval(low: float | None, high: float | None) -> str:
     if low is None or high is None:
         return DASH
     return f"{low * 100:.0f}–{high * 100:.0f}%"
+
+
+def format_hours(value: float | None) -> str:
+    """A time to answer the way people say it: minutes under an hour, hours under two days, else days."""
+    if value is None:
+        return DASH
+    if value < 1:
+        return f"{value * 60:.0f} min"
+    if value < 48:
+        return f"{value:.0f} h" if value >= 10 else f"{value:.1f} h"
+    return f"{value / 24:.1f} days"
 
 
 def format_count(value: int | str | None) -> str:
