@@ -1,7 +1,8 @@
--- Every stored message with the header fields the stages read, one row per distinct raw content (no raw bytes).
+-- Every stored message with the header fields the stages read and the start of its body, one row per distinct raw content (no raw bytes).
 select
     m.raw_sha256, m.mail_key, m.message_id, m.in_reply_to, m.reference_ids, m.from_addr, m.from_name,
-    m.recipients, m.undisclosed, m.sent_at, m.subject, m.body_text, m.content_type, m.dsn_recipients,
+    m.recipients, m.undisclosed, m.sent_at, m.subject, m.content_type, m.dsn_recipients,
+    left(m.body_text, 2000) as body_text,     -- enough for auto-reply phrases and return dates; asks use their measures
     m.dsn_status, m.dsn_original_id,
     m.headers ->> 'list-unsubscribe'          as h_list_unsubscribe,
     m.headers ->> 'list-id'                   as h_list_id,

@@ -6,6 +6,7 @@ A run whose inputs (messages, identity, rules) did not change does nothing.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
@@ -17,12 +18,17 @@ from ..faults import fault_point
 from ..store import Store, now
 from .audience import tag_audience, template_sizes
 from .mails import build_mails, is_me
-from .text import colour_sentences, message_text_features, sentence_rows
+from .craft import craft_features
+from .measures import ensure_measures, measure_frame
+from .text import colour_sentences, message_text_features, sentence_frame
 from .warmth import tag_warmth
 from ..replies import return_date
 from ..threads import thread_ids
 
-TAG_RULE_SECTIONS = ("clean", "ask", "audience", "focus", "warmth", "match")
+TAG_RULE_SECTIONS = ("clean", "ask", "audience", "focus", "warmth", "match", "craft")
+MEASURE_COLUMNS = ["raw_sha256", "clean", "sentences", "signature", "word_count", "question_count", "subject_words",
+                   "reading_grade", "sentiment"]
+CRAFT_FLAGS = ("chunked", "opt_out", "commitment_stated", "offers_first", "gratitude")
 MAIL_COLUMNS = ["mail_key", "message_id", "raw_sha256", "direction", "from_addr", "sent_at", "subject",
                 "in_reply_to", "reference_ids", "folders", "automated", "message_id_reused", "thread_id", "return_date"]
 INFER_MIN_SHARE = 0.05
@@ -58,8 +64,12 @@ def resolve_identity(store: Store, settings: Settings) -> tuple[Identity, bool]:
     return infer_identity(store), True
 
 
-def tag_frames(messages: pl.LazyFrame, identity: Identity, rules: dict, ruleset: str) -> dict[str, pl.DataFrame]:
-    """The whole tag stage as frames in, frames out: mails, tags and tag_sentences."""
+def tag_frames(messages: pl.LazyFrame, identity: Identity, rules: dict, ruleset: str,
+               measures: Callable[[list[str]], pl.DataFrame] | None = None) -> dict[str, pl.DataFrame]:
+    """The whole tag stage as frames in, frames out: mails, tags and tag_sentences.
+
+    `measures(raw_sha256s)` gives the stored per-message measures of the asks (tag.measures); without it they are
+    computed here from the messages' body_text, which is what a test of a few messages wants."""
     mails = build_mails(messages, identity, rules).collect()
     mails = mails.with_columns(thread_ids(mails))
     # Out-of-office replies are few: read their return dates in Python, only for them.
@@ -69,22 +79,31 @@ def tag_frames(messages: pl.LazyFrame, identity: Identity, rules: dict, ruleset:
          autos.select("subject", "body_text", "sent_at").iter_rows()], dtype=pl.Date))
     mails = mails.join(returns, on="mail_key", how="left")
     ext = pl.col("recipients").list.eval(pl.element().filter(~is_me(pl.element().struct.field("addr"), identity)))
+    visible = pl.col("recipients").list.eval(pl.element().struct.field("field").is_in(["to", "cc"])).list.sum()
     asks = mails.filter(pl.col("direction") == "out").with_columns(
-        recipients_ext=ext.list.unique(maintain_order=True)
+        recipients_ext=ext.list.unique(maintain_order=True),
+        co_recipients=(visible.cast(pl.Int32) - 1).clip(lower_bound=0),
     )
-    sentences = sentence_rows(asks, rules)
+    hashes = asks["raw_sha256"].to_list()
+    if measures is None:
+        measured = measure_frame(asks.select("raw_sha256", "subject", "body_text"), rules)
+    else:
+        measured = measures(hashes)
+    asks = asks.drop("body_text").join(measured.select(MEASURE_COLUMNS), on="raw_sha256", how="left").with_columns(
+        pl.col("clean").fill_null(""), pl.col("sentences").fill_null(pl.lit([], pl.List(pl.String))),
+    ).with_columns(first_sentence=pl.col("sentences").list.first().fill_null(""))
+    sentences = sentence_frame(asks, rules)
     coloured = colour_sentences(sentences.lazy(), rules).collect()
-    features = message_text_features(coloured.lazy(), rules)
-    clean = sentences.group_by("message_id").agg(
-        clean=pl.col("text").sort_by("idx").str.join("\n"),
-        first_sentence=pl.col("text").sort_by("idx").first(),
-    )
-    asks = (asks.lazy().join(clean.lazy(), on="message_id", how="left")
-            .with_columns(pl.col("clean").fill_null(""), pl.col("first_sentence").fill_null("")))
-    asks = tag_audience(template_sizes(asks, rules), rules).join(features, on="message_id", how="left").with_columns(
+    features = message_text_features(coloured.lazy(), rules).collect()
+    craft = craft_features(coloured.lazy().select("message_id", "idx", "text"), features.lazy(), rules)
+    asks = tag_audience(template_sizes(asks.lazy(), rules), rules).join(features.lazy(), on="message_id", how="left").join(
+        craft, on="message_id", how="left").with_columns(
         ask_kind=pl.col("ask_kind").fill_null("none"),
         focus=pl.col("focus").fill_null("neutral"),
         focus_reasons=pl.col("focus_reasons").fill_null(pl.lit(["no text of its own"])),
+        craft_reasons=pl.col("craft_reasons").fill_null(pl.lit([], pl.List(pl.String))),
+        **{c: pl.col(c).fill_null(0) for c in ("open_questions", "closed_questions")},
+        **{c: pl.col(c).fill_null(False) for c in CRAFT_FLAGS},
     ).collect()
 
     pairs = asks.select("message_id", "sent_at", recipient=pl.col("recipients_ext")).explode("recipient").with_columns(
@@ -110,6 +129,11 @@ def tag_frames(messages: pl.LazyFrame, identity: Identity, rules: dict, ruleset:
         focus="focus", other_share="other_share", focus_reasons="focus_reasons",
         warmth="warmth", warmth_reasons="warmth_reasons", days_since_contact="days_since_contact",
         gave_first="gave_first", history_incomplete="history_incomplete", template_id="template_id",
+        open_questions="open_questions", closed_questions="closed_questions", chunked="chunked",
+        opt_out="opt_out", commitment_stated="commitment_stated", offers_first="offers_first",
+        gratitude="gratitude", craft_reasons="craft_reasons", word_count="word_count",
+        question_count="question_count", subject_words="subject_words", reading_grade="reading_grade",
+        sentiment="sentiment", personalization="personalization", co_recipients="co_recipients",
         ruleset_digest=pl.lit(ruleset), tagged_at=pl.lit(stamp),
     )
     ask_idx = asks.select("message_id", "ask_idx")
@@ -126,7 +150,12 @@ def run_tag(store: Store, settings: Settings, run_id: int, *, force: bool = Fals
     if not force and store.stage_fingerprint("tag") == fingerprint:
         return TagResult(True, identity, inferred, ruleset_digest=ruleset)
     messages = store.query("load_messages").lazy()
-    frames = tag_frames(messages, identity, settings.rules, ruleset)
+
+    def stored_measures(hashes: list[str]) -> pl.DataFrame:
+        ensure_measures(store, hashes, settings.rules)
+        return store.query("load_measures", hashes=hashes)
+
+    frames = tag_frames(messages, identity, settings.rules, ruleset, stored_measures)
     frames["tags"] = frames["tags"].with_columns(run_id=pl.lit(run_id, pl.Int64))
     with store.transaction():
         for table, frame in frames.items():

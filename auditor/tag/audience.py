@@ -84,53 +84,82 @@ def tag_audience(asks: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
     )
 
 
+def lsh_bands(num_perm: int, threshold: float) -> tuple[int, int]:
+    """Bands x rows of MinHash LSH whose S-curve turns at `threshold`: (1/b)^(1/r) closest to it."""
+    options = [(num_perm // r, r) for r in range(1, num_perm + 1) if num_perm // r >= 1]
+    return min(options, key=lambda br: abs((1 / br[0]) ** (1 / br[1]) - threshold))
+
+
 def template_sizes(asks: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
-    """How many different people received each message's text or a near copy of it: MinHash signatures of the
-    masked text's word 3-grams, candidates from locality-sensitive hashing (never pairwise over all asks), each
-    candidate pair confirmed by its estimated Jaccard similarity. Short texts (a one-line follow-up) are too short
-    to call a template."""
-    from datasketch import MinHash, MinHashLSH
+    """How many different people received each message's text or a near copy of it, from the stored MinHash
+    signatures of the masked text's word 3-grams: candidates share a band of their signature (locality-sensitive
+    hashing as a polars group-by, never pairwise over all asks), each candidate pair is confirmed by its estimated
+    Jaccard similarity, and clusters are the connected components. Short texts (a one-line follow-up) are too
+    short to call a template. Adds template_recipients, template_id and personalization."""
+    import numpy as np
 
     cfg = rules["audience"]
-    frame = asks.select("message_id", "recipients_ext", masked=masked_text(pl.col("clean"))).collect()
-    # Identical masked texts (a mail-merge's copies) are one node: only distinct texts are hashed and compared,
-    # so a blast of 5,000 copies costs one signature, not 5,000 x 5,000 candidate checks.
-    texts = frame["masked"].to_list()
-    unique_of: dict[str, int] = {}
-    node = [unique_of.setdefault(t, len(unique_of)) for t in texts]
-    uniques = list(unique_of)
-    words = [u.split() for u in uniques]
-    eligible = [i for i, w in enumerate(words) if len(w) >= cfg["template_min_words"]]
-    parent = list(range(len(uniques)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    if eligible:
-        shingles = [[" ".join(words[i][j:j + 3]).encode() for j in range(len(words[i]) - 2)] for i in eligible]
-        signatures = MinHash.bulk(shingles, num_perm=cfg["template_num_perm"], seed=1)
-        lsh = MinHashLSH(threshold=cfg["template_similarity"], num_perm=cfg["template_num_perm"])
-        for key, signature in zip(eligible, signatures):
-            lsh.insert(key, signature)
-        by_key = dict(zip(eligible, signatures))
-        for key, signature in by_key.items():
-            for other in lsh.query(signature):
-                a, b = find(key), find(other)
-                if a != b and signature.jaccard(by_key[other]) >= cfg["template_similarity"]:
-                    parent[max(a, b)] = min(a, b)
-    eligible_set = set(eligible)
-    template = [find(n) if n in eligible_set else -1 - i for i, n in enumerate(node)]
-    clusters = frame.select("message_id", "recipients_ext").with_columns(template=pl.Series(template, dtype=pl.Int64))
+    frame = asks.select("message_id", "recipients_ext", "signature", "word_count", "clean").collect()
+    n = frame.height
+    eligible = frame.with_row_index("node").filter(
+        pl.col("signature").is_not_null() & (pl.col("word_count") >= cfg["template_min_words"]))
+    bands, rows = lsh_bands(cfg["template_num_perm"], cfg["template_similarity"])
+    component = np.arange(n)
+    if eligible.height > 1:
+        keys = eligible.select("node", *[pl.col("signature").list.slice(b * rows, rows).hash().alias(f"b{b}")
+                                          for b in range(bands)])
+        candidates = (keys.unpivot(index="node", variable_name="band", value_name="key")
+                      .with_columns(first=pl.col("node").min().over("band", "key"))
+                      .filter(pl.col("node") != pl.col("first"))
+                      .select("node", "first").unique())
+        if candidates.height:
+            signatures = np.zeros((n, cfg["template_num_perm"]), dtype=np.uint64)
+            signatures[eligible["node"].to_numpy()] = np.vstack(eligible["signature"].to_list())
+            a, b = candidates["node"].to_numpy(), candidates["first"].to_numpy()
+            similar = (signatures[a] == signatures[b]).mean(axis=1) >= cfg["template_similarity"]
+            component = _components(n, a[similar], b[similar])
+    clusters = frame.with_columns(template=pl.Series(component, dtype=pl.Int64))
     # One message to two people is not a template; the same text in several messages to different people is.
-    sizes = (clusters.filter(pl.col("template") >= 0)
-             .with_columns(messages=pl.len().over("template"))
-             .filter(pl.col("messages") >= 2)
+    sizes = (clusters.filter(pl.len().over("template") >= 2)
              .explode("recipients_ext")
              .group_by("template").agg(template_recipients=pl.col("recipients_ext").struct.field("addr").n_unique()))
     result = clusters.join(sizes, on="template", how="left").select(
-        "message_id", pl.col("template_recipients").fill_null(0),
+        "message_id", "clean", pl.col("template_recipients").fill_null(0),
         template_id=pl.when(pl.col("template_recipients").is_not_null()).then(pl.col("template")))
-    return asks.join(result.lazy(), on="message_id", how="left")
+    personal = personalization(result, int(cfg["medoid_candidates"]))
+    return asks.join(result.drop("clean").join(personal, on="message_id", how="left").lazy(), on="message_id", how="left")
+
+
+def _components(n: int, a, b):
+    """Connected components of n nodes joined by the edges a[i]-b[i]: each node's component is its smallest node."""
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    smallest = np.full(labels.max() + 1, n)
+    np.minimum.at(smallest, labels, np.arange(n))
+    return smallest[labels]
+
+
+def personalization(clusters: pl.DataFrame, candidates: int) -> pl.DataFrame:
+    """The share of words changed from the template, as sales-engagement tools measure it: the word-level edit
+    distance from each message to its cluster's medoid (the member closest to the others), over the longer
+    text's words. A message without a template scores 1: all of it was written for this person."""
+    from rapidfuzz.distance import Levenshtein
+
+    members = clusters.filter(pl.col("template_id").is_not_null())
+    scores: dict[str, float] = {}
+    for (_,), group in members.group_by("template_id"):
+        ids = group["message_id"].to_list()
+        words = [text.split() for text in group["clean"].to_list()]
+        # The medoid among the first few members (a mail-merge's copies differ only in the merge fields, so a
+        # handful of candidates find it), measured against at most 200 members.
+        sample = words[:200]
+        medoid = min(words[:candidates], key=lambda w: sum(Levenshtein.distance(w, other) for other in sample))
+        for message_id, w in zip(ids, words):
+            longest = max(len(w), len(medoid)) or 1
+            scores[message_id] = round(Levenshtein.distance(w, medoid) / longest, 4)
+    return clusters.select("message_id").with_columns(
+        personalization=pl.col("message_id").replace_strict(scores, default=1.0, return_dtype=pl.Float64))

@@ -93,15 +93,12 @@ def org_name(address: str | None, free_mail: set[str]) -> str | None:
     return name if len(name) >= 4 else None
 
 
-def sentence_rows(asks: pl.DataFrame, rules: dict) -> pl.DataFrame:
-    """One row per (message_id, idx, text, org) for every ask's cleaned body."""
-    clean = clean_with(rules)
-    texts = [split_sentences(clean(body)) for body in asks["body_text"].to_list()]
+def sentence_frame(asks: pl.DataFrame, rules: dict) -> pl.DataFrame:
+    """One row per (message_id, idx, text, org) from every ask's stored sentences."""
     free_mail = set(rules["match"]["free_mail_domains"])
     orgs = [org_name(a, free_mail) for a in asks["from_addr"].to_list()]
     return (
-        pl.DataFrame({"message_id": asks["message_id"], "org": orgs, "text": texts},
-                     schema={"message_id": pl.String, "org": pl.String, "text": pl.List(pl.String)})
+        asks.select("message_id", text="sentences").with_columns(org=pl.Series(orgs, dtype=pl.String))
         .explode("text")
         .drop_nulls("text")
         .with_columns(idx=pl.int_range(pl.len()).over("message_id").cast(pl.Int32))

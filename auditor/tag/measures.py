@@ -1,0 +1,139 @@
+"""Compute once, label often: the per-message measures tagging needs from a body, stored in `message_measures`.
+
+Cleaning a body, splitting it into sentences, hashing its masked text into a MinHash signature, counting its words,
+questions and syllables and scoring its sentiment cost far more than labelling (a few regular expressions over
+stored sentences), and none of them depends on the word lists a team tunes. So they run once per distinct message,
+on both cores, and a re-tag after a word-list change only labels. A row records the `version` of the cleaning rules
+and code that made it; a row of another version is recomputed.
+"""
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+
+import polars as pl
+
+from ..config import digest
+from ..store import Store, now
+from .audience import masked_text
+from .text import clean_with, split_sentences
+
+MEASURES_VERSION = 1        # bump when this module computes a measure differently
+CHUNK = 1000                # messages per task: big enough to amortise pickling, small enough to spread over cores
+_WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ0-9][\w'’-]*")
+_VOWELS = re.compile(r"[aeiouy]+")
+
+
+def measures_version(rules: dict) -> str:
+    """What a stored row depends on: the cleaning rules, the MinHash size, and this module's version."""
+    return digest([MEASURES_VERSION, rules["clean"], rules["audience"]["template_num_perm"]])
+
+
+def syllables(word: str) -> int:
+    """English syllables by vowel groups, a silent final e taken off: the estimate readability formulas are
+    calibrated with (no dictionary to download)."""
+    word = word.lower()
+    count = len(_VOWELS.findall(word))
+    if count > 1 and word.endswith("e") and not word.endswith(("le", "ee", "ye")):
+        count -= 1
+    return max(count, 1)
+
+
+def reading_grade(words: int, sentences: int, syllable_count: int) -> float | None:
+    """Flesch-Kincaid grade level: years of US schooling the text asks of its reader."""
+    if not words or not sentences:
+        return None
+    return round(0.39 * words / sentences + 11.8 * syllable_count / words - 15.59, 2)
+
+
+def measure_frame(rows: pl.DataFrame, rules: dict) -> pl.DataFrame:
+    """rows: raw_sha256, subject, body_text -> one row of measures each. Runs in a worker process."""
+    from datasketch import MinHash
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    clean = clean_with(rules)
+    texts = [clean(body) for body in rows["body_text"].to_list()]
+    masked = pl.DataFrame({"clean": texts}).select(masked_text(pl.col("clean")))["clean"].to_list()
+    shingles = [[" ".join(w[j:j + 3]).encode() for j in range(len(w) - 2)] for w in (m.split() for m in masked)]
+    with_shingles = [i for i, s in enumerate(shingles) if s]
+    signatures: list[list[int] | None] = [None] * len(texts)
+    num_perm = rules["audience"]["template_num_perm"]
+    for i, minhash in zip(with_shingles, MinHash.bulk([shingles[i] for i in with_shingles], num_perm=num_perm, seed=1)):
+        signatures[i] = minhash.hashvalues.tolist()
+    analyzer = SentimentIntensityAnalyzer()
+    out: dict[str, list] = {k: [] for k in ("sentences", "word_count", "question_count", "subject_words",
+                                             "syllables", "reading_grade", "sentiment")}
+    for text, subject in zip(texts, rows["subject"].to_list()):
+        sentences = split_sentences(text)
+        words = _WORD.findall(text)
+        syl = sum(syllables(w) for w in words)
+        out["sentences"].append(sentences)
+        out["word_count"].append(len(words))
+        out["question_count"].append(sum(s.rstrip().endswith("?") for s in sentences))
+        out["subject_words"].append(len((subject or "").split()))
+        out["syllables"].append(syl)
+        out["reading_grade"].append(reading_grade(len(words), len(sentences), syl))
+        out["sentiment"].append(analyzer.polarity_scores(text[:5000])["compound"] if text else 0.0)
+    return pl.DataFrame({
+        "raw_sha256": rows["raw_sha256"], "clean": texts, "signature": signatures, **out,
+    }, schema_overrides={"signature": pl.List(pl.UInt64), "sentences": pl.List(pl.String),
+                         "reading_grade": pl.Float64, "sentiment": pl.Float64, "word_count": pl.Int32,
+                         "question_count": pl.Int32, "subject_words": pl.Int32, "syllables": pl.Int32})
+
+
+def _worker(args: tuple[pl.DataFrame, dict]) -> pl.DataFrame:
+    rows, rules = args
+    return measure_frame(rows, rules)
+
+
+def ensure_measures(store: Store, raw_sha256s: Sequence[str], rules: dict, *, workers: int | None = None,
+                    progress: Callable[[int], None] | None = None) -> int:
+    """Measure the messages among `raw_sha256s` that have no row of the current version; returns how many.
+    Chunks go to a process pool (one worker per core) and each chunk is written as it arrives."""
+    import os
+
+    version = measures_version(rules)
+    store.con.register("_wanted", pl.DataFrame({"raw_sha256": list(raw_sha256s)}, schema={"raw_sha256": pl.String}))
+    try:
+        missing = [r[0] for r in store.run(
+            "SELECT w.raw_sha256 FROM _wanted w LEFT JOIN message_measures mm USING (raw_sha256) "
+            "WHERE mm.version IS DISTINCT FROM ? ORDER BY 1", [version])]
+    finally:
+        store.con.unregister("_wanted")
+    if not missing:
+        return 0
+    chunks = [missing[i:i + CHUNK] for i in range(0, len(missing), CHUNK)]
+    workers = workers or min(os.cpu_count() or 1, len(chunks))
+
+    def inputs():
+        for chunk in chunks:
+            yield store.query("measure_inputs", hashes=chunk), rules
+
+    def save(frame: pl.DataFrame) -> None:
+        frame = frame.with_columns(version=pl.lit(version), measured_at=pl.lit(now()))
+        store.con.register("_measured", frame)
+        try:
+            cols = ", ".join(frame.columns)
+            store.run(f"INSERT OR REPLACE INTO message_measures ({cols}) SELECT {cols} FROM _measured")
+        finally:
+            store.con.unregister("_measured")
+        if progress:
+            progress(frame.height)
+
+    if workers <= 1:
+        for args in inputs():
+            save(_worker(args))
+        return len(missing)
+    # At most two chunks per worker in flight: memory stays flat however many messages there are.
+    with ProcessPoolExecutor(workers, mp_context=get_context("forkserver")) as pool:
+        pending: deque = deque()
+        for args in inputs():
+            pending.append(pool.submit(_worker, args))
+            if len(pending) >= 2 * workers:
+                save(pending.popleft().result())
+        while pending:
+            save(pending.popleft().result())
+    return len(missing)
