@@ -384,6 +384,12 @@ def explain(message_id, settings):
     click.echo(f"audience: {first['audience']} (score {first['audience_score']:.1f}): " + "; ".join(first["audience_reasons"]))
     share = "–" if first["other_share"] is None else f"{100 * first['other_share']:.0f}% about them"
     click.echo(f"focus: {first['focus']} ({share}): " + "; ".join(first["focus_reasons"]))
+    click.echo(craft_line(first))
+    grade = "–" if first["reading_grade"] is None else f"{first['reading_grade']:.1f}"
+    click.echo(f"measures: {first['word_count']} words, {first['question_count']} questions, subject "
+               f"{first['subject_words']} words, reading grade {grade}, sentiment {first['sentiment']:+.2f}, "
+               f"personalization {100 * first['personalization']:.0f}% (campaign: {first['campaign']}), "
+               f"{first['co_recipients']} visible co-recipients")
     for row in rows:
         outcome = row["outcome"] or "–"
         if row["answer_kind"]:
@@ -394,6 +400,15 @@ def explain(message_id, settings):
     for text, colour, is_ask in sentences.select("text", "colour", "is_ask").iter_rows():
         mark = "→ " if is_ask else "  "
         click.echo(mark + click.style(text, **colours[colour]) + ("" if colour == "neutral" else f"  [{'us' if colour == 'self' else 'them'}]"))
+
+
+def craft_line(row: dict) -> str:
+    flags = [name for name, key in (("a small first step", "chunked"), ("an easy no", "opt_out"),
+                                    ("the commitment stated", "commitment_stated"), ("gives first", "offers_first"),
+                                    ("thanks", "gratitude")) if row[key]]
+    craft = f"craft: {row['open_questions']} open and {row['closed_questions']} closed questions"
+    craft += (", " + ", ".join(flags)) if flags else ""
+    return craft + (": " + "; ".join(row["craft_reasons"]) if row["craft_reasons"] else "")
 
 
 @cli.command()

@@ -1,4 +1,5 @@
 """The command line through click's CliRunner: exit codes, exact first lines, env-var twins."""
+import re
 import subprocess
 from pathlib import Path
 import sys
@@ -205,6 +206,9 @@ def test_explain_prints_labels_reasons_and_coloured_sentences(run, tmp_path):
     assert "audience: mass (score" in out and "List-Unsubscribe" in out
     assert "  eli@mailbox.example: cold (no earlier mail with them); touch 1; bounce" in out
     assert "→ Will you chip in $25 to help us hit our goal?  [us]" in out
+    assert "craft: 0 open and 1 closed questions, the commitment stated: the commitment stated: \"We are raising $40,000" in out
+    assert re.search(r"measures: \d+ words, 1 questions, subject 3 words, reading grade [\d.]+, sentiment [+-]\d\.\d\d, "
+                     r"personalization 100% \(campaign: Our spring appeal\), 0 visible co-recipients", out), out
     missing = run("explain", "<nope@x>", "--db", db, "--me", TEAM)
     assert missing.rc == 2 and "no ask with Message-ID" in missing.stderr
 
