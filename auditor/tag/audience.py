@@ -114,7 +114,8 @@ def template_sizes(asks: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
                       .select("node", "first").unique())
         if candidates.height:
             signatures = np.zeros((n, cfg["template_num_perm"]), dtype=np.uint64)
-            signatures[eligible["node"].to_numpy()] = np.vstack(eligible["signature"].to_list())
+            signatures[eligible["node"].to_numpy()] = (
+                eligible["signature"].list.to_array(cfg["template_num_perm"]).to_numpy())
             a, b = candidates["node"].to_numpy(), candidates["first"].to_numpy()
             similar = (signatures[a] == signatures[b]).mean(axis=1) >= cfg["template_similarity"]
             component = _components(n, a[similar], b[similar])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from ..patterns import any_match
+from ..patterns import any_match, per_distinct_text
 
 
 def _question_start(cfg: dict) -> str:
@@ -25,7 +25,8 @@ def sentence_craft(sentences: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
     rhetorical = any_match("text", cfg["rhetorical"])
     asked = question & ~rhetorical
     opens = pl.col("text").str.replace(cfg["list_item"], "").str.contains(_question_start(cfg))
-    return sentences.with_columns(
+    return per_distinct_text(
+        sentences,
         open_question=asked & opens,
         closed_question=asked & ~opens,
         chunk=any_match("text", cfg["chunked"]),

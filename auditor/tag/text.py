@@ -8,7 +8,7 @@ from functools import cache
 
 import polars as pl
 
-from ..patterns import any_match
+from ..patterns import any_match, per_distinct_text
 
 _BULLET = re.compile(r"^\s*([-*•·]|\d+[.)])\s+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z0-9\"'(¿¡])")
@@ -118,14 +118,17 @@ def colour_sentences(sentences: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
         squashed = pl.col("text").str.to_lowercase().str.replace_all(r"[^\w]", "")
         names_us = pl.col("org").is_not_null() & squashed.str.contains(pl.col("org"), literal=True)
     request_is_need = pl.col("is_request") & pl.lit(bool(focus.get("requests_are_self")))
-    self_score = pl.col("text").str.count_matches(self_words) + 2 * need.cast(pl.Int32)
-    other_score = pl.col("text").str.count_matches(other_words) + 2 * benefit.cast(pl.Int32)
+    self_score = pl.col("self_hits") + 2 * need.cast(pl.Int32)
+    other_score = pl.col("other_hits") + 2 * benefit.cast(pl.Int32)
     return (
-        sentences.with_columns(
+        per_distinct_text(
+            sentences,
             self_need=any_match("text", focus["self_need"]),
             other_benefit=any_match("text", focus["other_benefit"]),
             is_neutral=any_match("text", focus["neutral"]),
             is_request=any_match("text", ask["request"]),
+            self_hits=pl.col("text").str.count_matches(self_words),
+            other_hits=pl.col("text").str.count_matches(other_words),
             **{f"kind_{kind}": any_match("text", patterns) for kind, patterns in ask["kinds"].items()},
         )
         .with_columns(
