@@ -120,9 +120,15 @@ class FolderProgress:
             click.echo("", err=True)
 
 
+def forgotten_count(counts) -> str:
+    """Said only once someone was forgotten, so the usual line stays as it was."""
+    return f", {counts.forgotten:,} forgotten" if counts.forgotten else ""
+
+
 def print_harvest(result) -> None:
     click.echo(f"harvested {result.account} ({', '.join(result.folders) or 'no folders'}): read {result.counts.read:,}: "
-               f"{result.counts.new:,} new, {result.counts.duplicate:,} duplicate, {result.counts.quarantined:,} quarantined")
+               f"{result.counts.new:,} new, {result.counts.duplicate:,} duplicate, {result.counts.quarantined:,} quarantined"
+               + forgotten_count(result.counts))
     if result.rescanned:
         note(f"UIDVALIDITY changed on the server for {', '.join(result.rescanned)}: rescanned (no duplicates added)")
     if result.partial:
@@ -159,7 +165,7 @@ class Progress:
 
 def print_counts(counts, skipped: list[str]) -> None:
     click.echo(f"read {counts.read:,}: {counts.new:,} new, {counts.duplicate:,} duplicate, "
-               f"{counts.quarantined:,} quarantined")
+               f"{counts.quarantined:,} quarantined" + forgotten_count(counts))
     for reason, n in sorted(counts.reasons.items()):
         click.echo(f"  quarantined {n:,}: {reason}")
     for what in skipped:
@@ -476,6 +482,53 @@ def export(output, fmt, partition_by, settings):
         pipeline.up_to_match(store, run_id, settings)
         rows = export_asks(store, output, fmt, parts)
     click.echo(f"exported {rows:,} ask-recipient rows to {output}")
+
+
+@cli.command()
+@click.argument("addresses", nargs=-1, required=True, metavar="ADDRESS...")
+# No AUDITOR_YES twin: an environment variable set once would answer yes to every forget after it.
+@click.option("-y", "--yes", is_flag=True, help="Do not ask first (needed when stdin is not a terminal).")
+@common_options
+def forget(addresses, yes, settings):
+    """Remove a person from the database for good: every message from, to or naming ADDRESS (give each address
+    they used), the places it was found, quarantined files naming it, and all tags and outcomes (the next tag,
+    match or report rebuilds them without the person). The file is then rewritten, so no deleted byte stays
+    readable in it. A salted hash of each address is kept: a later ingest or harvest skips mail naming it and
+    counts it as forgotten.
+
+    Asks first; with no terminal to ask on, pass --yes. Exit 2, with nothing changed, when nothing stored names an
+    address (a typo?); exit 0 when it was forgotten before.
+
+    \b
+    Examples:
+      auditor forget lena@example.org
+      auditor forget --yes lena@example.org lena.vogt@school.example   # one person, two addresses"""
+    from .forget import forget_addresses
+
+    if not yes and not sys.stdin.isatty():
+        raise UsageError("forget removes mail for good and there is no terminal to ask on: pass --yes to go ahead.")
+    announce(settings)
+
+    def confirm(plan) -> None:
+        click.confirm(f"forget {', '.join(plan.addresses)}: remove {describe_forget(plan)} for good and rewrite "
+                      f"{settings.db_path}?", abort=True, err=True)
+
+    result = forget_addresses(settings.db_path, addresses, confirm=None if yes else confirm)
+    if not result.rewritten:
+        click.echo(f"already forgotten: {', '.join(result.plan.already)} (nothing stored names them)")
+        return
+    click.echo(f"forgot {', '.join(result.plan.addresses)}: removed {describe_forget(result.plan)}; "
+               f"rewrote {result.path}")
+    if result.derived_rows:
+        note(f"{result.derived_rows:,} derived rows (tags, outcomes) were cleared: the next tag, match or report "
+             "rebuilds them")
+
+
+def describe_forget(plan) -> str:
+    people = "them" if len(plan.addresses) == 1 else "one of them"
+    return (f"{len(plan.messages):,} messages ({plan.participant:,} from or to {people}, "
+            f"{len(plan.messages) - plan.participant:,} naming {people}), {len(plan.locations):,} locations "
+            f"and {len(plan.quarantined):,} quarantined files")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,9 @@
 """Ingest: raw messages (from local files or an IMAP harvest) in, stored and parsed rows out, in batches.
 
 Promises: a message already stored (same bytes) is not parsed again; a file that is not mail goes to the
-quarantine table with its reason and the run goes on; every message read is counted once as new, duplicate or
-quarantined; each batch commits whole, so a killed run resumes without loss or double counting.
+quarantine table with its reason and the run goes on; a message that names an address `auditor forget` removed
+is not stored; every message read is counted once as new, duplicate, quarantined or forgotten; each batch commits
+whole, so a killed run resumes without loss or double counting.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from datetime import datetime
 from typing import Callable, Iterable, Iterator
 
 from .faults import fault_point
+from .forget import Forgotten
 from .parse import content_sha256, parse_or_reason
 from .sources import RawMessage
 from .store import Store
@@ -31,6 +33,7 @@ class Counts:
     new: int = 0
     duplicate: int = 0
     quarantined: int = 0
+    forgotten: int = 0          # named a forgotten address: read, counted, never stored
     reasons: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: "Counts") -> None:
@@ -38,6 +41,7 @@ class Counts:
         self.new += other.new
         self.duplicate += other.duplicate
         self.quarantined += other.quarantined
+        self.forgotten += other.forgotten
         for reason, n in other.reasons.items():
             self.reasons[reason] = self.reasons.get(reason, 0) + n
 
@@ -108,8 +112,12 @@ def ingest_batch(store: Store, run_id: int, batch: list[RawMessage], parser: Par
         seen.add(digest)
         todo[digest] = message
     results = parser.map([(m.raw, m.envelope_date) for m in todo.values()])
-    records, quarantined = [], []
+    records, quarantined, dropped = [], [], set()
+    forgotten = Forgotten.load(store)            # None until someone is forgotten: until then this costs nothing
     for (digest, message), (record, reason) in zip(todo.items(), results):
+        if forgotten is not None and forgotten.named_in(message.raw, record):
+            dropped.add(digest)
+            continue
         if record is None:
             quarantined.append({"raw_sha256": digest, "reason": reason, "size": len(message.raw), "raw": message.raw})
             counts.reasons[reason] = counts.reasons.get(reason, 0) + 1
@@ -117,9 +125,16 @@ def ingest_batch(store: Store, run_id: int, batch: list[RawMessage], parser: Par
         record = dict(record, raw_sha256=digest, raw=message.raw, headers=json.dumps(record["headers"]))
         records.append(record)
     counts.new, counts.quarantined = len(records), len(quarantined)
+    if dropped:
+        # Their places are not kept either, so a later run reads them again and counts them again; every copy in
+        # this batch counts as forgotten, not as a duplicate of a message that was never stored.
+        copies = sum(1 for _, digest in hashed if digest in dropped)
+        counts.duplicate -= copies - len(dropped)
+        counts.forgotten = copies
+        locations = [loc for loc in locations if loc["raw_sha256"] not in dropped]
     store.save_batch(run_id, records, locations, quarantined,
                      {"read": counts.read, "new": counts.new, "duplicate": counts.duplicate,
-                      "quarantined": counts.quarantined}, also)
+                      "quarantined": counts.quarantined, "forgotten": counts.forgotten}, also)
     return counts
 
 

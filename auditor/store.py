@@ -117,10 +117,11 @@ class Store:
             "INSERT INTO runs (command, started_at, status, sources) VALUES (?, ?, 'running', ?) RETURNING run_id",
             [command, now(), list(sources)])[0][0]
 
-    def add_counts(self, run_id: int, *, read: int = 0, new: int = 0, duplicate: int = 0, quarantined: int = 0) -> None:
+    def add_counts(self, run_id: int, *, read: int = 0, new: int = 0, duplicate: int = 0, quarantined: int = 0,
+                   forgotten: int = 0) -> None:
         self.run('UPDATE runs SET "read" = "read" + ?, new = new + ?, duplicate = duplicate + ?, '
-                         "quarantined = quarantined + ? WHERE run_id = ?",
-                         [read, new, duplicate, quarantined, run_id])
+                         "quarantined = quarantined + ?, forgotten = forgotten + ? WHERE run_id = ?",
+                         [read, new, duplicate, quarantined, forgotten, run_id])
 
     def finish_run(self, run_id: int, status: str, detail: dict[str, Any] | None = None) -> None:
         self.run("UPDATE runs SET status = ?, finished_at = ?, detail = ? WHERE run_id = ?",
