@@ -84,3 +84,15 @@ def test_a_monthly_report_states_the_change_against_the_month_before(demo, tmp_p
     answered = next(l for l in printed.getvalue().splitlines() if l.startswith("answered:"))
     assert re.search(r"; [+-]\d+\.\d points against 2026-05 \(\d+\.\d% of \d+\)$", answered), answered
     assert "points against 2026-05" in (tmp_path / "june.html").read_text()
+
+
+def test_the_derived_tables_keys_are_unique(demo):
+    """mails, tags, tag_sentences, outcomes and touches carry no primary key (they are rebuilt whole each run and an
+    index only slows that down), so their keys must be unique by construction."""
+    out, _ = demo
+    keys = {"mails": "mail_key", "tags": "message_id, recipient", "tag_sentences": "message_id, idx",
+            "outcomes": "message_id, recipient", "touches": "message_id, recipient"}
+    with duckdb.connect(str(out / "demo.duckdb"), read_only=True) as con:
+        for table, key in keys.items():
+            rows, distinct = con.execute(f"SELECT count(*), count(DISTINCT ({key})) FROM {table}").fetchall()[0]
+            assert rows == distinct > 0, table

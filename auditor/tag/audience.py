@@ -106,19 +106,27 @@ def template_sizes(asks: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
     bands, rows = lsh_bands(cfg["template_num_perm"], cfg["template_similarity"])
     component = np.arange(n)
     if eligible.height > 1:
-        keys = eligible.select("node", *[pl.col("signature").list.slice(b * rows, rows).hash().alias(f"b{b}")
+        # A mail-merge's copies share one signature: join them to their first copy at once, and look for near
+        # copies among the distinct signatures only.
+        eligible = eligible.with_columns(first_copy=pl.col("node").min().over(pl.col("signature").hash()))
+        copies = eligible.filter(pl.col("node") != pl.col("first_copy"))
+        distinct = eligible.filter(pl.col("node") == pl.col("first_copy"))
+        keys = distinct.select("node", *[pl.col("signature").list.slice(b * rows, rows).hash().alias(f"b{b}")
                                           for b in range(bands)])
         candidates = (keys.unpivot(index="node", variable_name="band", value_name="key")
                       .with_columns(first=pl.col("node").min().over("band", "key"))
                       .filter(pl.col("node") != pl.col("first"))
                       .select("node", "first").unique())
+        a, b = copies["node"].to_numpy(), copies["first_copy"].to_numpy()
         if candidates.height:
             signatures = np.zeros((n, cfg["template_num_perm"]), dtype=np.uint64)
-            signatures[eligible["node"].to_numpy()] = (
-                eligible["signature"].list.to_array(cfg["template_num_perm"]).to_numpy())
-            a, b = candidates["node"].to_numpy(), candidates["first"].to_numpy()
-            similar = (signatures[a] == signatures[b]).mean(axis=1) >= cfg["template_similarity"]
-            component = _components(n, a[similar], b[similar])
+            signatures[distinct["node"].to_numpy()] = (
+                distinct["signature"].list.to_array(cfg["template_num_perm"]).to_numpy())
+            near_a, near_b = candidates["node"].to_numpy(), candidates["first"].to_numpy()
+            similar = (signatures[near_a] == signatures[near_b]).mean(axis=1) >= cfg["template_similarity"]
+            a, b = np.concatenate([a, near_a[similar]]), np.concatenate([b, near_b[similar]])
+        if len(a):
+            component = _components(n, a, b)
     clusters = frame.with_columns(template=pl.Series(component, dtype=pl.Int64))
     # One message to two people is not a template; the same text in several messages to different people is.
     sizes = (clusters.filter(pl.len().over("template") >= 2)

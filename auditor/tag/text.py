@@ -96,9 +96,11 @@ def org_name(address: str | None, free_mail: set[str]) -> str | None:
 def sentence_frame(asks: pl.DataFrame, rules: dict) -> pl.DataFrame:
     """One row per (message_id, idx, text, org) from every ask's stored sentences."""
     free_mail = set(rules["match"]["free_mail_domains"])
-    orgs = [org_name(a, free_mail) for a in asks["from_addr"].to_list()]
+    senders = asks["from_addr"].unique().to_list()          # a team has few senders: name each one once
+    orgs = {a: org_name(a, free_mail) for a in senders}
     return (
-        asks.select("message_id", text="sentences").with_columns(org=pl.Series(orgs, dtype=pl.String))
+        asks.select("message_id", text="sentences",
+                    org=pl.col("from_addr").replace_strict(orgs, default=None, return_dtype=pl.String))
         .explode("text")
         .drop_nulls("text")
         .with_columns(idx=pl.int_range(pl.len()).over("message_id").cast(pl.Int32))
@@ -162,8 +164,9 @@ def message_text_features(coloured: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
         ask_idx=pl.col("idx").sort_by(["ask_rank", "idx"], nulls_last=True).first(),
         has_request=pl.col("is_request").any(),
         message_kind=pl.col("sentence_kind").drop_nulls().mode().sort().first(),
-        first_self=pl.col("text").filter(pl.col("colour") == "self").first(),
-        first_other=pl.col("text").filter(pl.col("colour") == "other").first(),
+        # In sentence order: a group's rows come in no fixed order, and `first` alone made re-runs disagree.
+        first_self=pl.col("text").sort_by("idx").filter(pl.col("colour").sort_by("idx") == "self").first(),
+        first_other=pl.col("text").sort_by("idx").filter(pl.col("colour").sort_by("idx") == "other").first(),
     )
     ask_rows = ranked.select("message_id", "idx", "text", "sentence_kind", ask_kind_sentence_rank="ask_rank")
     joined = per_message.join(ask_rows, left_on=["message_id", "ask_idx"], right_on=["message_id", "idx"], how="left")
