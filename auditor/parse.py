@@ -46,21 +46,29 @@ class Unparseable(Exception):
 
 def normalise_line_ends(raw: bytes) -> bytes:
     """CRLF everywhere, so a Maildir copy (LF) and an IMAP copy (CRLF) of one file hash alike."""
-    return re.sub(rb"\r?\n|\r", b"\r\n", raw)
+    return raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
 
 
-def content_sha256(raw: bytes) -> str:
-    return hashlib.sha256(normalise_line_ends(raw)).hexdigest()
+def content_sha256(raw: bytes, chunk: int = 1 << 20) -> str:
+    """The hash of the normalised bytes, a chunk at a time: a 50 MB message is not copied whole."""
+    digest, start = hashlib.sha256(), 0
+    while start < len(raw):
+        end = start + chunk
+        if raw[end - 1:end] == b"\r" and raw[end:end + 1] == b"\n":
+            end += 1                     # never split a CRLF between two chunks
+        digest.update(normalise_line_ends(raw[start:end]))
+        start = end
+    return digest.hexdigest()
 
 
 def _check_bytes(raw: bytes) -> None:
-    if not raw.strip():
+    if not raw or raw.isspace():
         raise Unparseable("empty file")
     head = raw[:1024]
     for magic, what in _BINARY_MAGIC.items():
         if head.startswith(magic):
             raise Unparseable(f"not an email: the file is {what}")
-    header_block = raw.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0][:65536]
+    header_block = raw[:65540].split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0][:65536]
     if b"\x00" in header_block:
         raise Unparseable("not an email: binary data (NUL bytes) in the header block")
 
@@ -248,12 +256,79 @@ def mail_key(message_id: str, from_addr: str | None, sent_at: datetime | None) -
     return hashlib.sha256(f"{message_id}\n{from_addr or ''}\n{stamp}".encode()).hexdigest()[:32]
 
 
+# Over this size a message is parsed as its header and text parts only; its bytes are still stored whole.
+# mail-parser holds about eight times what it is given (a 50 MB attachment took 600 MB), and the audit reads no
+# attachment. The harvester's size limit is the same, so a large message reads alike from IMAP and from a file.
+LARGE_MESSAGE = 1_000_000
+_TEXT_LIKE = {"message/delivery-status", "message/disposition-notification", "message/feedback-report",
+              "text/rfc822-headers"}
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+_MAX_NESTING = 20
+
+
+def _cut(body: memoryview, limit: int = LARGE_MESSAGE) -> bytes:
+    """At most `limit` bytes, cut at a line end so that an encoded text part still decodes."""
+    if len(body) <= limit:
+        return bytes(body)
+    cut = bytes(body[:limit])
+    return cut[:cut.rfind(b"\n") + 1]
+
+
+def text_parts_only(raw: bytes | memoryview, depth: int = 0) -> bytes:
+    """A large message as its header and its text parts (each cut at LARGE_MESSAGE bytes); every other part
+    keeps its MIME header and loses its body. Parts are found by their boundaries in a memoryview, so nothing
+    large is copied, and the result is what the parser sees instead of the whole message."""
+    view = memoryview(raw)
+    if view[:1] == b"\n" or view[:2] == b"\r\n":
+        split = 1 if view[:1] == b"\n" else 2           # a part with no header of its own: text/plain
+    else:
+        found = _BLANK_LINE.search(view)
+        if found is None:
+            return _cut(view)
+        split = found.end()
+    head, body = bytes(view[:split]), view[split:]
+    part = BytesHeaderParser(policy=compat32).parsebytes(head)
+    ctype, maintype = part.get_content_type(), part.get_content_maintype()
+    if depth >= _MAX_NESTING:
+        return head
+    if maintype == "multipart" and part.get_boundary():
+        try:
+            boundary = part.get_boundary().encode("ascii", "surrogateescape")
+        except UnicodeEncodeError:
+            return head + _cut(body)
+        newline = b"\r\n" if head.endswith(b"\r\n") else b"\n"
+        delimiter = re.compile(rb"(?m)^--" + re.escape(boundary) + rb"(--)?[ \t]*\r?$")
+        pieces, start = [], None
+        for found in delimiter.finditer(body):
+            if start is not None:
+                stop = found.start() - (body[found.start() - 2:found.start()] == b"\r\n" and 2 or 1)
+                pieces.append(text_parts_only(body[start:max(start, stop)], depth + 1))
+            start = found.end() + 1
+            if found.group(1):
+                start = None
+                break
+        if start is not None and start < len(body):       # no closing delimiter: the last part runs to the end
+            pieces.append(text_parts_only(body[start:], depth + 1))
+        if not pieces:
+            return head + _cut(body)
+        marker = b"--" + boundary
+        return head + b"".join(marker + newline + piece + newline for piece in pieces) + marker + b"--" + newline
+    if ctype in ("message/rfc822", "message/global"):
+        return head + text_parts_only(body, depth + 1)
+    if maintype == "text" or ctype in _TEXT_LIKE:
+        return head + _cut(body)
+    return head
+
+
 def parse_raw(raw: bytes, envelope_date: datetime | None = None) -> dict[str, Any]:
     """Bytes to one normalised record. Raises `Unparseable` with the quarantine reason."""
     _check_bytes(raw)
     # A byte-order mark or blank lines before the first header (some exporters write them) would make every
     # header body text; the stored bytes keep them, the parser does not see them.
     raw = raw.removeprefix(b"\xef\xbb\xbf").lstrip(b"\r\n")
+    size, large = len(raw), len(raw) > LARGE_MESSAGE
+    if large:
+        raw = text_parts_only(raw)
     try:
         parsed = mailparser.parse_from_bytes(raw)
     except Exception as exc:  # noqa: BLE001 - a parser crash on hostile input is a quarantine reason
@@ -312,6 +387,8 @@ def parse_raw(raw: bytes, envelope_date: datetime | None = None) -> dict[str, An
     subject = _decode(msg.get("Subject") or "")
     dsn_recipients, dsn_soft, dsn_status, dsn_original = (
         _bounce(full) if _looks_like_bounce(msg, from_addr, subject) else ([], [], None, None))
+    if large:
+        flags.append("large_text_parts_only")  # parsed without its attachments; the stored bytes are whole
     if "x-auditor-partial" in headers:
         flags.append("partial_fetch")       # the harvester fetched only the header and text parts
     if parsed.defects_categories:
@@ -338,7 +415,7 @@ def parse_raw(raw: bytes, envelope_date: datetime | None = None) -> dict[str, An
         "dsn_soft_recipients": dsn_soft,
         "dsn_status": dsn_status,
         "dsn_original_id": dsn_original,
-        "size": len(raw),
+        "size": size,
         "flags": flags,
     }
 

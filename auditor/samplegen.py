@@ -46,6 +46,7 @@ episode (a thread with its replies, a blast with its copies), not in global date
 from __future__ import annotations
 
 import argparse
+import base64
 import html as _html
 import math
 import os
@@ -2182,6 +2183,37 @@ def write_mbox(path: Path, messages: Iterable[SampleMessage]) -> int:
             f.write(b"\n")
             n += 1
     return n
+
+
+def write_large_message(path: Path, attachment_bytes: int = 50_000_000, seed: int = SAMPLE_SEED) -> int:
+    """Write one outbound ask with a short text body and a random `attachment_bytes` PDF attached (base64, so the
+    file is about 1.35 times that), streamed to `path` a slice at a time: the memory and size tests' large message,
+    never committed. Returns the file's size."""
+    rng = random.Random(f"{seed}:large-message")
+    boundary = "riverbend-large-attachment"
+    head = (f"From: {_addr('Maya Okafor', TEAM[0])}\r\nTo: {_addr('Lena Fischer', 'lena.fischer@hillside-school.example')}"
+            f"\r\nSubject: Our annual report, before the board meets\r\n"
+            f"Date: {format_datetime(SAMPLE_START + timedelta(days=10, hours=9))}\r\n"
+            f"Message-ID: <large-attachment.{seed}@{TEAM_DOMAIN}>\r\nMIME-Version: 1.0\r\n"
+            f"Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n"
+            f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+            f"Hi Lena,\r\n\r\nYour class's reading logs shaped this year's report. Could you look over the "
+            f"attached draft and tell me by Friday whether the section on your school reads right?\r\n\r\n"
+            f"Thank you,\r\nMaya\r\n"
+            f"--{boundary}\r\nContent-Type: application/pdf; name=\"annual-report.pdf\"\r\n"
+            f"Content-Disposition: attachment; filename=\"annual-report.pdf\"\r\n"
+            f"Content-Transfer-Encoding: base64\r\n\r\n")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(head.encode("ascii"))
+        left = attachment_bytes
+        while left > 0:
+            piece = rng.randbytes(min(left, 57 * 4096))       # 57 bytes make one 76-character base64 line
+            f.write(base64.encodebytes(piece).replace(b"\n", b"\r\n"))
+            left -= len(piece)
+        f.write(f"--{boundary}--\r\n".encode("ascii"))
+    return path.stat().st_size
 
 
 _README = """\

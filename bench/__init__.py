@@ -620,8 +620,10 @@ def main(argv=None) -> int:
                     help="run the IMAP harvest benchmark instead (python -m bench --harvest --help)")
     ap.add_argument("--sizes", default="2000,10000", help="comma-separated message counts (default 2000,10000)")
     ap.add_argument("--runs", type=int, default=3, help="runs per stage; the median is reported (default 3)")
-    ap.add_argument("--json", type=Path, default=PROJECT / "bench" / "results.json",
-                    help="where to write the results (default bench/results.json)")
+    ap.add_argument("--json", type=Path, default=None,
+                    help="where to write the results (default bench/results.json, or bench/results_big_message.json)")
+    ap.add_argument("--big-message", action="store_true",
+                    help="instead of the stages: ingest one message with a 50 MB attachment, its time and peak RSS")
     ap.add_argument("--keep", type=Path, default=None,
                     help="keep the Maildirs, databases and reports in this directory instead of a deleted temp dir")
     ap.add_argument("--stages", default=",".join(STAGES + ("rerun",)),
@@ -631,6 +633,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.stage:
         return child(args.stage, json.loads(args.spec))
+    if args.big_message:
+        return big_message(args.runs, args.json or PROJECT / "bench" / "results_big_message.json", args.keep)
+    args.json = args.json or PROJECT / "bench" / "results.json"
 
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     wanted = [s.strip() for s in args.stages.split(",") if s.strip()]
@@ -722,6 +727,45 @@ def main(argv=None) -> int:
     if failed:
         print("FAILED: " + ", ".join(failed), file=sys.stderr)
         return 1
+    return 0
+
+
+def big_message(runs: int, json_path: Path, keep: Path | None, attachment_bytes: int = 50_000_000) -> int:
+    """Ingest one message with a large attachment (samplegen.write_large_message) into a fresh database, `runs`
+    times, each in a fresh child process: the time and the peak RSS of the stage's process."""
+    sys.path.insert(0, str(PROJECT))
+    from auditor import samplegen
+
+    work = keep.resolve() if keep else Path(tempfile.mkdtemp(prefix="auditor-bench-big-"))
+    try:
+        folder = work / "big-message"
+        shutil.rmtree(folder, ignore_errors=True)
+        size = samplegen.write_large_message(folder / "mail" / "large.eml", attachment_bytes=attachment_bytes)
+        print(f"one message of {size / 1e6:.1f} MB ({attachment_bytes / 1e6:.0f} MB attachment, base64)", flush=True)
+        spec = {"maildir": str(folder / "mail"), "identity": ["@" + samplegen.TEAM_DOMAIN],
+                "as_of": samplegen.SAMPLE_AS_OF.isoformat()}
+        results = []
+        for r in range(runs):
+            db = folder / f"run{r + 1}.duckdb"
+            _remove_db(db)
+            res = _run_child("ingest", dict(spec, db=str(db)))
+            results.append(res)
+            _say(1, r, "ingest", res)
+            _remove_db(db)
+        summary = _summarise("ingest", results, 1)
+        out = {"machine": _machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "project": _project_state(), "message_bytes": size, "attachment_bytes": attachment_bytes,
+               "runs": runs, "ingest": summary}
+        _write(json_path, out)
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+    if "seconds" not in summary:
+        print("FAILED: ingest of the large message", file=sys.stderr)
+        return 1
+    print(f"\ningest of one {size / 1e6:.1f} MB message: {summary['seconds']:.2f} s (median of {runs}), peak RSS "
+          f"{summary['peak_rss_mib']:.0f} MiB ({summary['rss_before_timed_mib']:.0f} MiB before the timed part)"
+          f"\nwrote {json_path}")
     return 0
 
 

@@ -253,26 +253,6 @@ def test_a_wrong_password_is_one_sentence_without_the_password(dovecot, imap_use
     assert err.value.exit_code == 3
 
 
-def test_the_password_is_nowhere_in_database_output_or_errors(dovecot, imap_user, tmp_path):
-    user, password = imap_user
-    dovecot.append(user, password, "INBOX", mail(1))
-    db = tmp_path / "h.duckdb"
-    base = [sys.executable, "-m", "auditor"]
-    opts = ["--db", str(db), "--host", dovecot.host, "--port", str(dovecot.tls_port), "--user", user,
-            "--ca-file", str(dovecot.ca_file), "--password-env", PASSWORD_ENV]
-    env = dict(os.environ, PYTHONPATH=str(ROOT), **{PASSWORD_ENV: password})
-    outputs = [subprocess.run(base + cmd + opts, env=env, capture_output=True, text=True, cwd=tmp_path)
-               for cmd in (["harvest"], ["folders"], ["audit", "--me", "@team.example", "-o", str(tmp_path / "r.html")])]
-    wrong = subprocess.run(base + ["harvest"] + opts + ["--traceback"], capture_output=True, text=True, cwd=tmp_path,
-                           env=dict(env, **{PASSWORD_ENV: password + "-wrong"}))
-    assert [o.returncode for o in outputs] == [0, 0, 0] and wrong.returncode != 0
-    texts = [o.stdout + o.stderr for o in outputs + [wrong]]
-    blobs = [db.read_bytes()] + [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()]
-    assert not any(password in t for t in texts)
-    assert not any(password.encode() in b for b in blobs)
-    assert "harvest" in outputs[1].stdout and "INBOX" in outputs[1].stdout
-
-
 # -- the client seam and hand-made servers ------------------------------------------------------------------------
 
 class LabelClient:

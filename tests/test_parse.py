@@ -110,3 +110,123 @@ def test_header_text_is_read_whatever_its_encoding():
     raw = ("From: =?iso-8859-1?q?Ren=E9?= <r@x.org>\nSubject: D\xe9j\xe0 vu\n\tand more\x07\n\nhi\n").encode("latin-1")
     rec = parse_raw(b"\xef\xbb\xbf\r\n" + raw)       # a BOM and a blank line before the headers
     assert rec["subject"] == "Déjà vu and more" and rec["from_name"] == "René"
+
+
+# -- large messages: parsed as their header and text parts, hashed a chunk at a time -------------------------------
+
+def test_the_chunked_hash_equals_the_hash_of_the_whole_normalised_bytes():
+    import hashlib
+    import random
+    import re
+
+    rng = random.Random(3)
+    for _ in range(400):
+        raw = bytes(rng.choice(b"\r\nab") for _ in range(rng.randrange(0, 40)))
+        whole = hashlib.sha256(re.sub(rb"\r?\n|\r", b"\r\n", raw)).hexdigest()
+        for chunk in (1, 2, 3, 7, 1 << 20):               # chunk ends that fall between a CR and its LF
+            assert content_sha256(raw, chunk) == whole, (raw, chunk)
+
+
+def mime_message(attachment: bytes, *, newline: str = "\r\n", text_lines: int = 3) -> bytes:
+    """An ask with plain and HTML text, a PDF attached, and a forwarded mail carrying its own attachment."""
+    import base64
+
+    encoded = base64.encodebytes(attachment).decode().replace("\n", "\r\n")
+    text = "".join(f"Line {i} of the note.\r\n" for i in range(text_lines))
+    lines = f"""From: Sam Ortiz <sam@brightpath.org>
+To: Lena Vogt <lena.vogt@hillside-school.org>
+Subject: The report, and Ada's note
+Date: Tue, 3 Mar 2026 10:00:00 +0000
+Message-ID: <large-1@brightpath.org>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="outer"
+
+This is a multi-part message in MIME format.
+--outer
+Content-Type: multipart/alternative; boundary="alt"
+
+--alt
+Content-Type: text/plain; charset=utf-8
+
+Could you read the attached report by Friday?
+{text}
+--alt
+Content-Type: text/html; charset=utf-8
+
+<p>Could you read the attached report by Friday?</p>
+--alt--
+--outer
+Content-Type: application/pdf; name="report.pdf"
+Content-Transfer-Encoding: base64
+
+{encoded}
+--outer
+Content-Type: message/rfc822
+
+From: Ada <ada@cedar-fund.example>
+Subject: Fwd: figures
+Message-ID: <inner-1@cedar-fund.example>
+Content-Type: multipart/mixed; boundary="inner"
+
+--inner
+Content-Type: text/plain
+
+The inner note.
+--inner
+Content-Type: image/png
+Content-Transfer-Encoding: base64
+
+{encoded}
+--inner--
+--outer--
+"""
+    return lines.replace("\r\n", "\n").replace("\n", newline).encode()
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\n"])
+def test_a_large_message_reads_like_the_same_message_with_a_small_attachment(newline):
+    import os
+
+    from auditor.parse import LARGE_MESSAGE, text_parts_only
+
+    small = mime_message(b"%PDF tiny", newline=newline)
+    large = mime_message(os.urandom(LARGE_MESSAGE), newline=newline)
+    assert len(small) < LARGE_MESSAGE < len(large) // 2
+    a, b = parse_raw(small), parse_raw(large)
+    assert "large_text_parts_only" in b["flags"] and "large_text_parts_only" not in a["flags"]
+    assert b["size"] == len(large)
+    for field in ("message_id", "mail_key", "subject", "recipients", "sent_at", "body_text", "body_kind",
+                  "content_type", "dsn_original_id"):
+        assert a[field] == b[field], field
+    assert b["body_text"].startswith("Could you read the attached report by Friday?")
+    slim = text_parts_only(large)
+    assert len(slim) < 2000 and b"The inner note." in slim and b"<p>Could you" in slim
+
+
+def test_a_large_bounce_still_names_its_failed_recipient_and_original():
+    import os
+
+    from auditor.parse import LARGE_MESSAGE
+
+    report = (b"From: MAILER-DAEMON@mx.example\r\nTo: sam@brightpath.org\r\n"
+              b"Subject: Undelivered Mail Returned to Sender\r\nDate: Tue, 3 Mar 2026 10:05:00 +0000\r\nMessage-ID: <dsn-1@mx.example>\r\nMIME-Version: 1.0\r\n"
+              b"Content-Type: multipart/report; report-type=delivery-status; boundary=\"r\"\r\n\r\n"
+              b"--r\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n"
+              b"--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\n"
+              b"Final-Recipient: rfc822; eli@mailbox.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+              b"--r\r\nContent-Type: message/rfc822\r\n\r\n") + mime_message(os.urandom(LARGE_MESSAGE)) + b"\r\n--r--\r\n"
+    rec = parse_raw(report)
+    assert rec["dsn_recipients"] == ["eli@mailbox.example"] and rec["dsn_status"] == "5.1.1"
+    assert rec["dsn_original_id"] == "<large-1@brightpath.org>"
+
+
+def test_a_text_part_over_the_limit_is_cut_at_a_line_end():
+    import re
+
+    from auditor.parse import LARGE_MESSAGE
+
+    rec = parse_raw(mime_message(b"x", text_lines=LARGE_MESSAGE // 20))
+    assert "large_text_parts_only" in rec["flags"]
+    plain, inner = rec["body_text"].split("The inner note.")     # the forwarded mail's text part still follows
+    assert LARGE_MESSAGE // 2 < len(plain) <= LARGE_MESSAGE
+    assert re.fullmatch(r"Line \d+ of the note\.", plain.rstrip().splitlines()[-1])     # whole lines only

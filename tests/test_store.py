@@ -68,3 +68,27 @@ def test_replace_swaps_a_derived_table_whole(store):
     store.replace("stage_state", frame)
     store.replace("stage_state", frame.head(1))
     assert store.frame("SELECT stage FROM stage_state")["stage"].to_list() == ["a"]
+
+
+def test_a_row_with_large_raw_bytes_is_written_alike_by_itself(tmp_path, monkeypatch):
+    """Rows over LARGE_RAW go in one by one with bound parameters: the same rows as through a frame, and a content
+    already stored is not written twice."""
+    import auditor.store
+    from auditor.ingest import ingest_paths
+
+    from conftest import MAILBOX
+
+    def stored(db):
+        with Store.open(db) as store:
+            ingest_paths(store, store.begin_run("ingest"), [MAILBOX])
+            run_id = store.begin_run("again")
+            row = store.frame("SELECT raw_sha256, reason, size, raw FROM quarantine LIMIT 1").to_dicts()
+            store.save_batch(run_id, [], [], row, {"read": 1})
+            return [store.frame(f"SELECT * EXCLUDE (run_id, {at}) FROM {table} ORDER BY raw_sha256")
+                    for table, at in (("messages", "stored_at"), ("quarantine", "quarantined_at"))]
+
+    framed = stored(tmp_path / "framed.duckdb")
+    monkeypatch.setattr(auditor.store, "LARGE_RAW", -1)
+    alone = stored(tmp_path / "alone.duckdb")
+    assert framed[0].height == 12 and framed[1].height == 2
+    assert all(a.equals(b) for a, b in zip(framed, alone))
