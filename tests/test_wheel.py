@@ -20,7 +20,7 @@ assert "report_headline" in names and "match_outcomes" in names, names
 assert q.describe("report_headline").startswith("The headline")
 assert load_rules()["match"]["reply_window_days"] == 14
 with Store.open(Path(TMP) / "w.duckdb") as s:
-    assert s.query("report_headline", since=None, until=None, sender=None).height == 1
+    assert s.query("report_headline", since=None, until=None, sender=None, campaign=None).height == 1
 print("ok", len(names))
 """
 
