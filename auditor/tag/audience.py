@@ -156,19 +156,23 @@ def personalization(clusters: pl.DataFrame, candidates: int) -> pl.DataFrame:
     """The share of words changed from the template, as sales-engagement tools measure it: the word-level edit
     distance from each message to its cluster's medoid (the member closest to the others), over the longer
     text's words. A message without a template scores 1: all of it was written for this person."""
+    from itertools import groupby
+
     from rapidfuzz.distance import Levenshtein
 
-    members = clusters.filter(pl.col("template_id").is_not_null())
+    members = clusters.filter(pl.col("template_id").is_not_null()).sort("template_id", "message_id")
+    ids, clusters_of = members["message_id"].to_list(), members["template_id"].to_list()
+    words = [text.split() for text in members["clean"].to_list()]
     scores: dict[str, float] = {}
-    for (_,), group in members.group_by("template_id"):
-        ids = group["message_id"].to_list()
-        words = [text.split() for text in group["clean"].to_list()]
+    for _, rows in groupby(range(len(ids)), key=clusters_of.__getitem__):
+        rows = list(rows)
         # The medoid among the first few members (a mail-merge's copies differ only in the merge fields, so a
         # handful of candidates find it), measured against at most 200 members.
-        sample = words[:200]
-        medoid = min(words[:candidates], key=lambda w: sum(Levenshtein.distance(w, other) for other in sample))
-        for message_id, w in zip(ids, words):
-            longest = max(len(w), len(medoid)) or 1
-            scores[message_id] = round(Levenshtein.distance(w, medoid) / longest, 4)
+        sample = [words[i] for i in rows[:200]]
+        medoid = min((words[i] for i in rows[:candidates]),
+                     key=lambda w: sum(Levenshtein.distance(w, other) for other in sample))
+        for i in rows:
+            longest = max(len(words[i]), len(medoid)) or 1
+            scores[ids[i]] = round(Levenshtein.distance(words[i], medoid) / longest, 4)
     return clusters.select("message_id").with_columns(
         personalization=pl.col("message_id").replace_strict(scores, default=1.0, return_dtype=pl.Float64))
