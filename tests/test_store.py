@@ -92,3 +92,37 @@ def test_a_row_with_large_raw_bytes_is_written_alike_by_itself(tmp_path, monkeyp
     alone = stored(tmp_path / "alone.duckdb")
     assert framed[0].height == 12 and framed[1].height == 2
     assert all(a.equals(b) for a, b in zip(framed, alone))
+
+
+def test_every_file_an_audit_writes_is_readable_by_its_owner_only(tmp_path):
+    """Run in a fresh process whose umask would leave files world-readable: the database, its WAL, the report and
+    the exports (Parquet partitions and CSV) still come out owner-only, and so do the folders made for them."""
+    from conftest import MAILBOX, TEAM
+
+    out = tmp_path / "out"
+    script = (
+        "import sys\n"
+        "from auditor.cli import main\n"
+        "from auditor.store import Store\n"
+        "db, out, mailbox, team = sys.argv[1:5]\n"
+        "assert main(['audit', mailbox, '--db', db, '--me', team, '--as-of', '2026-06-01', '-o', out + '/r/report.html']) == 0\n"
+        "assert main(['export', '--db', db, '--me', team, '--as-of', '2026-06-01', '-o', out + '/parquet', '--format', 'parquet', '--partition-by', 'account,month']) == 0\n"
+        "assert main(['export', '--db', db, '--me', team, '--as-of', '2026-06-01', '-o', out + '/asks.csv', '--format', 'csv']) == 0\n"
+        "with Store.open(__import__('pathlib').Path(db)) as s:\n"
+        "    s.run(\"CREATE TABLE scratch AS SELECT range AS i FROM range(1000)\")\n"
+        "    import os, stat\n"
+        "    wal = db + '.wal'\n"
+        "    print('WAL', oct(stat.S_IMODE(os.stat(wal).st_mode)) if os.path.exists(wal) else 'none')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "db" / "a.duckdb"), str(out), str(MAILBOX), TEAM],
+                            capture_output=True, text=True, preexec_fn=lambda: os.umask(0o022), timeout=300)
+    assert result.returncode == 0, result.stderr
+    wal_line = [l for l in result.stdout.splitlines() if l.startswith("WAL")][0]
+    assert wal_line in ("WAL 0o600", "WAL none")
+    written = [p for p in tmp_path.rglob("*")]
+    files = [p for p in written if p.is_file()]
+    assert any(p.suffix == ".parquet" for p in files) and any(p.suffix == ".csv" for p in files)
+    assert any(p.suffix == ".html" for p in files) and any(p.suffix == ".duckdb" for p in files)
+    for path in written:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & 0o077 == 0, f"{path.relative_to(tmp_path)} is {oct(mode)}"
