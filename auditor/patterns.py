@@ -18,4 +18,4 @@ def per_distinct_text(rows: pl.LazyFrame, **marks: pl.Expr) -> pl.LazyFrame:
     back: a mass mailing repeats its sentences by the thousand (the sample's 412k ask sentences hold 32k distinct
     ones), and regular expressions cost per row."""
     distinct = rows.select("text").unique().with_columns(**marks)
-    return rows.join(distinct, on="text", how="left", nulls_equal=True)
+    return rows.join(distinct, on="text", how="left", nulls_equal=True, maintain_order="left")

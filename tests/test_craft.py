@@ -211,3 +211,20 @@ def test_co_recipients_count_the_others_in_to_and_cc_not_bcc():
     assert sorted(tags["recipient"].to_list()) == ["a@x.org", "b@x.org", "c@y.org", "d@z.org"]
     assert tags["co_recipients"].unique().to_list() == [3]
     assert tags["gratitude"].all() and tags["commitment_stated"].all() and tags["closed_questions"].to_list()[0] == 1
+
+
+def test_tagging_the_same_mail_twice_gives_the_same_reasons(ingested):
+    """Joins may reorder rows between runs (polars runs them in parallel); every "first sentence that decided it"
+    must still be the first in the message, so repeated runs agree to the letter."""
+    from auditor.config import Identity
+    from auditor.tag import tag_frames
+
+    store, _, _ = ingested
+    messages = store.query("load_messages")
+    seen = set()
+    for _ in range(20):
+        tags = tag_frames(messages.lazy(), Identity.parse(["@brightpath.org"]), RULES, "d")["tags"]
+        seen.add(tuple(tags.sort("message_id", "recipient").select(
+            pl.col("craft_reasons").list.join("|"), pl.col("focus_reasons").list.join("|"),
+            pl.col("audience_reasons").list.join("|")).rows()))
+    assert len(seen) == 1

@@ -42,7 +42,9 @@ def craft_features(sentences: pl.LazyFrame, asks: pl.LazyFrame, rules: dict) -> 
     """sentences: message_id, idx, text; asks: message_id, ask_idx (NULL without a request).
     One row per message with the craft columns and the sentences that decided them as reasons."""
     cfg = rules["craft"]
-    marked = sentence_craft(sentences, rules).join(asks.select("message_id", "ask_idx"), on="message_id", how="left")
+    # Sorted, so "the sentence that decided it" is the first in the message whatever order the joins left.
+    marked = (sentence_craft(sentences, rules).join(asks.select("message_id", "ask_idx"), on="message_id", how="left")
+              .sort("message_id", "idx"))
     # A give counts before the request; a message without one is all give.
     before_ask = pl.col("ask_idx").is_null() | (pl.col("idx") < pl.col("ask_idx"))
 
