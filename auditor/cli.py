@@ -312,12 +312,20 @@ def make_period(settings: Settings, month, since, until, sender, campaign):
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), envvar="AUDITOR_OUTPUT",
               help="Where to write the HTML report [default reports/audit-<as-of date>.html].")
 @show_recipients_option
+@click.option("--from-parquet", "parquet", type=click.Path(path_type=Path), envvar="AUDITOR_FROM_PARQUET",
+              metavar="DIR", help="An organisation's report from the Parquet exports of many mailboxes under DIR "
+              "(`auditor export --format parquet --partition-by account,month` in each); --db is not read.")
 @period_options
 @common_options
-def report(output, show_recipients, month, since, until, sender, campaign, settings):
+def report(output, show_recipients, parquet, month, since, until, sender, campaign, settings):
     """Write the HTML report (tags and matches first if needed): the whole database, a month, or a period."""
-    announce(settings)
     period = make_period(settings, month, since, until, sender, campaign)
+    if parquet is not None:
+        result = pipeline.organisation_report(settings, parquet, output or pipeline.default_report_path(settings, period),
+                                              show_recipients=show_recipients, period=period)
+        print_summary(result)
+        return
+    announce(settings)
     with pipeline.command_run(settings, "report") as (store, run_id):
         result = pipeline.up_to_report(store, run_id, settings, output or pipeline.default_report_path(settings, period),
                                        show_recipients=show_recipients, period=period)

@@ -125,6 +125,22 @@ def up_to_report(store: Store, run_id: int, settings: Settings, output: Path, *,
     return AuditResult(tag=tag, match=match, report=report, report_path=write_report(report, output))
 
 
+def organisation_report(settings: Settings, directory: Path, output: Path, *, show_recipients: bool = False,
+                        period=None) -> AuditResult:
+    """The report of many mailboxes from their Parquet exports: loaded into a throwaway database (owner-only, in a
+    temporary folder, deleted afterwards), then the same named queries as any report."""
+    from .errors import UsageError
+    from .export import import_asks
+
+    if not directory.is_dir():
+        raise UsageError(f"{directory} is not a folder: give the folder the mailboxes' `auditor export --format "
+                         "parquet` wrote to.")
+    with tempfile.TemporaryDirectory(prefix="auditor-org-") as tmp, Store.open(Path(tmp) / "org.duckdb") as store:
+        import_asks(store, directory)
+        report = build_report(store, settings, show_recipients=show_recipients, period=period, organisation=True)
+    return AuditResult(report=report, report_path=write_report(report, output))
+
+
 def default_report_path(settings: Settings, period=None) -> Path:
     """reports/<period>.html for a period, else reports/audit-<as-of date>.html."""
     if period is not None and period.label != "all":

@@ -22,9 +22,9 @@ def describe(name: str) -> str:
 
 
 def changes_data(name: str) -> bool:
-    """A statement a stage runs to update its tables (tag_campaigns), not a question to ask the database."""
+    """Statements a stage runs to update its tables (tag_campaigns, import_asks), not a question to ask the database."""
     body = "\n".join(line for line in get(name).splitlines() if not line.lstrip().startswith("--"))
-    return body.lstrip().split(None, 1)[0].lower() in {"update", "insert", "delete"}
+    return body.lstrip().split(None, 1)[0].lower() in {"update", "insert", "delete", "create"}
 
 
 def names() -> list[str]:

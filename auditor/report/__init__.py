@@ -205,7 +205,7 @@ def _examples(store: Store, candidates: pl.DataFrame, n: int, show_recipients: b
 
 
 def build_report(store: Store, settings: Settings, *, show_recipients: bool = False,
-                 period: Period | None = None) -> ReportResult:
+                 period: Period | None = None, organisation: bool = False) -> ReportResult:
     """Run the report's named queries for the period and arrange them into the page's context and figures."""
     from .page import build_html
 
@@ -255,6 +255,10 @@ def build_report(store: Store, settings: Settings, *, show_recipients: bool = Fa
                                     f"the middle); `auditor query {name}` lists them all.") if left_out else None})
 
     quality = store.query("report_quality", **p).row(0, named=True)
+    if organisation:
+        # An organisation's report is built from the mailboxes' exports, which carry asks and outcomes only.
+        quality = {k: "in each mailbox's own report" for k in quality} | {
+            "asks_history_incomplete": quality["asks_history_incomplete"]}
     quality_rows = [
         {"label": "files quarantined (not readable as mail)", "value": quality["quarantined"]},
         {"label": "messages without a usable date (left out of periods)", "value": quality["no_usable_date"]},
@@ -270,6 +274,9 @@ def build_report(store: Store, settings: Settings, *, show_recipients: bool = Fa
     shown = " – ".join(d.strftime("%Y-%m-%d") for d in (headline["first_ask"], headline["last_ask"]) if d) or "no asks"
     if period.since or period.until or period.sender or period.campaign:
         shown = f"{period.label}: {shown}"
+    if organisation:
+        senders = store.scalar("SELECT count(DISTINCT sender) FROM tags")
+        shown = f"organisation, {senders:,} senders: {shown}"
     change = None
     if period.previous is not None:
         before = store.query("report_headline", **period.previous.params()).row(0, named=True)
