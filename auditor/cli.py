@@ -180,7 +180,8 @@ def print_identity(tag) -> None:
 def print_summary(result: pipeline.AuditResult) -> None:
     s = result.report.summary
     pct = "–" if s["answered_pct"] is None else f"{s['answered_pct']:.1f}%"
-    click.echo(f"report: {result.report_path}")
+    click.echo(f"report: {result.report_path}" + (" (unchanged: same asks, outcomes, rules and day)"
+                                                  if result.report.reused else ""))
     click.echo(f"asks: {s['asks']:,} sent, {s['requests']:,} of them requests ({s['sequences']:,} request sequences)")
     click.echo(f"people reached: {s['people']:,}")
     click.echo(f"answered: {pct} ({s['answered']:,} of {s['delivered']:,} delivered, closed sequences; {s['pending']:,} pending)"

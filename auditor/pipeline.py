@@ -13,7 +13,7 @@ from .config import Identity, Settings, load_rules
 from .sources import require_exists
 from .ingest import Counts, ingest_paths
 from .match import MatchResult, run_match
-from .report import ReportResult, build_report, write_report
+from .report import Period, ReportResult, build_report, report_inputs, reusable_report, write_report
 from .store import Store
 from .tag import TagResult, run_tag
 
@@ -121,7 +121,12 @@ def up_to_match(store: Store, run_id: int, settings: Settings) -> tuple[TagResul
 def up_to_report(store: Store, run_id: int, settings: Settings, output: Path, *,
                  show_recipients: bool = False, period=None) -> AuditResult:
     tag, match = up_to_match(store, run_id, settings)
-    report = build_report(store, settings, show_recipients=show_recipients, period=period)
+    period = period or Period()
+    inputs = report_inputs(store, settings, period, show_recipients)
+    report = reusable_report(output, inputs)
+    if report is not None:
+        return AuditResult(tag=tag, match=match, report=report, report_path=output)
+    report = build_report(store, settings, show_recipients=show_recipients, period=period, inputs=inputs)
     return AuditResult(tag=tag, match=match, report=report, report_path=write_report(report, output))
 
 
@@ -170,12 +175,12 @@ def find_sample() -> Path | None:
 
 
 def demo(out_dir: Path = Path("reports"), as_of=None, progress: Progress | None = None) -> AuditResult:
-    """Audit the sample mailbox into its own database (rebuilt each time, never the user's) and write
-    reports/demo.html. The clock is the sample's own unless --as-of says otherwise, so the figures are stable."""
+    """Audit the sample mailbox into its own database and report (both rebuilt each time, never the user's):
+    reports/demo.duckdb and reports/demo.html. The clock is the sample's own unless --as-of says otherwise, so the figures are stable."""
     from . import samplegen
 
     db = out_dir / "demo.duckdb"
-    for stale in (db, db.with_name(db.name + ".wal")):
+    for stale in (db, db.with_name(db.name + ".wal"), out_dir / "demo.html"):
         stale.unlink(missing_ok=True)
     settings = Settings(db_path=db, config_path=None, identity=Identity.parse(["@" + samplegen.TEAM_DOMAIN]),
                         as_of=as_of or samplegen.SAMPLE_AS_OF, rules=load_rules())

@@ -1029,6 +1029,18 @@ def _assemble(headers: list[str], text: str, html: str | None = None, boundary: 
     return msg.encode("ascii").replace(b"\n", b"\r\n")
 
 
+# The log-odds of an answer the generator draws from (plus a per-person and a per-ask noise): what the report's
+# adjusted effects should recover from the sample mailbox (tests/test_analysis.py checks it).
+ANSWER_LOG_ODDS = {
+    "intercept": -3.3,
+    "audience": {"personal": 1.9, "mass": 0.0},
+    "focus": {"other": 0.9, "self": 0.0},
+    "warmth": {"warm": 1.0, "lapsed": 0.9, "cold": 0.0},
+    "ask_kind": {"donation": -0.35, "purchase": -0.45, "meeting": 0.15, "interview": 0.35, "introduction": 0.0,
+                 "volunteering": -0.1, "endorsement": 0.1},
+}
+
+
 def _logistic(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
@@ -1779,12 +1791,9 @@ class _World:
 
     # ---------------------------------------------------------------- asks
     def _answer_p(self, p: _Person, audience: str, focus: str, warmth: str, kind: str) -> float:
-        x = -3.3
-        x += 1.9 if audience == "personal" else 0.0
-        x += 0.9 if focus == "other" else 0.0
-        x += {"warm": 1.0, "lapsed": 0.9, "cold": 0.0}[warmth]
-        x += {"donation": -0.35, "purchase": -0.45, "meeting": 0.15, "interview": 0.35, "introduction": 0.0,
-              "volunteering": -0.1, "endorsement": 0.1}[kind]
+        odds = ANSWER_LOG_ODDS
+        x = odds["intercept"] + odds["audience"].get(audience, 0.0) + odds["focus"].get(focus, 0.0)
+        x += odds["warmth"][warmth] + odds["ask_kind"][kind]
         x += p.noise + self.rng.gauss(0, 0.35)
         return _logistic(x)
 

@@ -9,7 +9,7 @@ select
     t.open_questions, t.closed_questions, t.chunked, t.opt_out, t.commitment_stated, t.offers_first, t.gratitude,
     t.word_count, t.question_count, t.subject_words, t.reading_grade, t.sentiment, t.personalization, t.co_recipients,
     k.sequence_message_id, k.touch,
-    o.outcome, o.touches, o.answered_at, o.hours_to_answer, o.matched_by, o.answer_kind, o.answer_by_colleague,
+    o.outcome, o.touches, o.last_touch_at, o.window_closes_at, o.answered_at, o.hours_to_answer, o.matched_by, o.answer_kind, o.answer_by_colleague,
     o.auto_return_date, o.bounce_status, t.ruleset_digest
 from tags t
 left join touches k using (message_id, recipient)

@@ -22,8 +22,10 @@ from imported;
 insert into touches (message_id, recipient, sequence_message_id, touch)
 select message_id, recipient, sequence_message_id, touch from imported where sequence_message_id is not null;
 
-insert into outcomes (message_id, recipient, outcome, touches, first_sent_at, answered_at, matched_by, hours_to_answer,
-                      answer_kind, answer_by_colleague, auto_return_date, bounce_status, ruleset_digest)
-select message_id, recipient, outcome, touches, sent_at, answered_at, matched_by, hours_to_answer,
-       answer_kind, answer_by_colleague, auto_return_date, bounce_status, ruleset_digest
+insert into outcomes (message_id, recipient, outcome, touches, first_sent_at, last_touch_at, window_closes_at,
+                      answered_at, matched_by, hours_to_answer, answer_kind, answer_by_colleague, auto_return_date,
+                      bounce_status, ruleset_digest)
+select message_id, recipient, outcome, touches, sent_at, last_touch_at, window_closes_at,
+       answered_at, matched_by, hours_to_answer, answer_kind, answer_by_colleague, auto_return_date,
+       bounce_status, ruleset_digest
 from imported where sequence_message_id = message_id and outcome is not null;

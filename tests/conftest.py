@@ -105,6 +105,24 @@ def report_context() -> dict:
         "quality": [{"label": "Messages quarantined " + hostile(15), "value": 4},
                     {"label": "Mailbox", "value": hostile(16)}],
         "queries": ["summary_counts.sql", hostile(17)],
+        "analysis": {
+            "effects": {"verdict": None, "asks": 300, "answered": 90, "sends": 120,
+                        "rows": [{"label": "personal asks", "reference": "mass asks", "n": 150, "odds_ratio": 2.4,
+                                  "low": 1.5, "high": 3.9, "sentence": "Personal asks were answered more often.",
+                                  "told": True},
+                                 {"label": hostile(42), "reference": "asks that did not", "n": 3, "odds_ratio": None,
+                                  "low": None, "high": None, "sentence": "Too few to tell " + hostile(43),
+                                  "told": False}]},
+            "curves": [{"title": "Mass vs personal", "figure_id": "fig-km-audience",
+                        "rows": [{"label": "personal", "n": 150, "answered": 60, "day1": 0.2, "day7": 0.35,
+                                  "end": 0.4, "median_days": None, "median_low": None, "median_high": None},
+                                 {"label": "mass", "n": 150, "answered": 80, "day1": 0.3, "day7": 0.5, "end": 0.55,
+                                  "median_days": 6.5, "median_low": 4.0, "median_high": None}]}],
+            "priors": {"source": {"name": "A study", "about": "of other people's mail"},
+                       "notes": [{"title": "Length in words", "finding": "50 to 125 words did best"}]},
+            "next_asks": [{"kind": "Back from leave", "person": hostile(44), "subject": hostile(45),
+                           "since": "2026-09-01", "action": "re-ask after 2026-09-14", "detail": hostile(46)}],
+        },
     }
 
 
@@ -131,6 +149,8 @@ def report_figures(report_context) -> dict:
                                  text=[hostile(39), hostile(40), hostile(41)]))
     trend.update_layout(height=280)
     figures["fig-trend"] = trend
+    curve = go.Figure(go.Scatter(x=[0, 1, 2, 7], y=[0, 20, 30, 40], mode="lines", name=hostile(47)))
+    figures["fig-km-audience"] = curve
     return figures
 
 

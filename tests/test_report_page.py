@@ -164,9 +164,10 @@ def test_figure_json_cannot_break_out_and_round_trips(report_context, report_fig
     fig.update_layout(title=BREAKOUT)
     html = build_html(report_context, report_figures)
     parsed = Parsed(html)
-    assert len(parsed.scripts) == 2 + len(report_figures)
+    assert len(parsed.scripts) == 3 + len(report_figures)     # plotly.js, the bootstrap, the summary, the figures
     blocks = parsed.json_blocks
-    assert set(blocks) == {"data-" + fig_id for fig_id in report_figures}
+    assert set(blocks) == {"data-" + fig_id for fig_id in report_figures} | {"auditor-summary"}
+    assert json.loads(blocks["auditor-summary"])["best"] == report_context["summary"]["best"]
     for body in blocks.values():
         assert not re.search(r"[<>&]", body)
     data = json.loads(blocks["data-fig-audience"])

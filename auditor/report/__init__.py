@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import polars as pl
 
-from ..config import Settings
+from ..config import Settings, digest
 from ..match import RATE_DEFINITION, reply_rate
 from ..store import Store
 
@@ -99,6 +100,54 @@ class ReportResult:
     html: str
     summary: dict[str, Any]
     queries: list[str] = field(default_factory=list)
+    reused: bool = False        # the file at the output path already held this very report
+
+
+# The page carries the fingerprint of its inputs and its headline numbers, so a re-run can tell the report is
+# already written (and print its summary) without running a query or loading plotly and statsmodels.
+_INPUTS_META = re.compile(r'<meta name="auditor-inputs" content="([0-9a-f]{16})">')
+_SUMMARY_BLOCK = re.compile(r'<script type="application/json" id="auditor-summary">(.*?)</script>', re.DOTALL)
+REPORT_RULE_SECTIONS = ("report", "analysis", "warmth", "match")
+
+
+def report_inputs(store: Store, settings: Settings, period: Period, show_recipients: bool) -> str:
+    """Everything a report is made of: the tagged asks, their outcomes (by content: a re-match at a later hour
+    that changed nothing changes nothing), the day of the as-of clock, the rules, the period, the redaction, and
+    the code that draws it (package version, template, queries)."""
+    from ..resources import data_dir
+
+    outcomes = store.run("SELECT count(*), bit_xor(hash(*COLUMNS(* EXCLUDE (run_id, matched_at)))) FROM outcomes")[0]
+    tags = store.run("SELECT count(*), bit_xor(hash(*COLUMNS(* EXCLUDE (run_id, tagged_at)))) FROM tags")[0]
+    here = Path(__file__).resolve().parent
+    files = [f for folder in ("templates", "queries") for f in data_dir(folder).iterdir() if f.is_file()]
+    files += sorted(here.glob("*.py")) + [here.parent / "priors.toml"]
+    code = sorted((f.name, hashlib.sha256(f.read_bytes()).hexdigest()) for f in files)
+    return digest([tags, outcomes, settings.as_of.date().isoformat(), str(settings.as_of.tzinfo),
+                   {k: settings.rules.get(k) for k in REPORT_RULE_SECTIONS}, period.params(), period.label,
+                   period.previous.params() if period.previous else None, show_recipients, code])
+
+
+def reusable_report(path: Path, inputs: str) -> ReportResult | None:
+    """The report already at `path` when it was made from the same inputs, else None."""
+    import json
+
+    try:
+        with path.open(encoding="utf-8") as handle:
+            head = handle.read(4096)
+            found = _INPUTS_META.search(head)
+            if not found or found.group(1) != inputs:
+                return None
+            page = head + handle.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+    block = _SUMMARY_BLOCK.search(page)
+    if not block:
+        return None
+    try:
+        summary = json.loads(block.group(1))
+    except ValueError:
+        return None
+    return ReportResult(page, summary, reused=True)
 
 
 def _style(row: dict) -> str:
@@ -173,7 +222,7 @@ def _trend_figure(trend: pl.DataFrame):
     return fig
 
 
-def _examples(store: Store, candidates: pl.DataFrame, n: int, show_recipients: bool) -> list[dict]:
+def _examples(store: Store, candidates: pl.DataFrame, n: int, name) -> list[dict]:
     if candidates.is_empty():
         return []
     best = candidates.filter(pl.col("answered") > 0).sort(["rate", "delivered", "sent_at"], descending=[True, False, False]).head(n)
@@ -182,8 +231,6 @@ def _examples(store: Store, candidates: pl.DataFrame, n: int, show_recipients: b
     chosen = [("What got answers", r) for r in best.to_dicts()] + [("What did not", r) for r in worst.to_dicts()]
     sentences = store.query("report_sentences", message_ids=[r["message_id"] for _, r in chosen])
     by_message = {k[0]: g for k, g in sentences.group_by("message_id")} if not sentences.is_empty() else {}
-    key = store.secret_key("pseudonyms")
-    name = (lambda a: a or "someone") if show_recipients else (lambda a: pseudonym(a, key))
     out = []
     for title, row in chosen:
         advice = [ADVICE[v] for v in (row["audience"], row["focus"], row["warmth"]) if v in ADVICE]
@@ -205,8 +252,10 @@ def _examples(store: Store, candidates: pl.DataFrame, n: int, show_recipients: b
 
 
 def build_report(store: Store, settings: Settings, *, show_recipients: bool = False,
-                 period: Period | None = None, organisation: bool = False) -> ReportResult:
+                 period: Period | None = None, organisation: bool = False, inputs: str = "") -> ReportResult:
     """Run the report's named queries for the period and arrange them into the page's context and figures."""
+    from .analysis import QUERIES as ANALYSIS_QUERIES
+    from .analysis import build_analysis
     from .page import build_html
 
     period = period or Period()
@@ -253,6 +302,12 @@ def build_report(store: Store, settings: Settings, *, show_recipients: bool = Fa
         tables.append({"id": column, "title": title, "column": column, "rows": rows,
                        "left_out": (f"{left_out:,} more {note} not shown (fewer than {min_n} delivered asks, or in "
                                     f"the middle); `auditor query {name}` lists them all.") if left_out else None})
+
+    key = store.secret_key("pseudonyms")
+    name = (lambda a: a or "someone") if show_recipients else (lambda a: pseudonym(a, key))
+    analysis, analysis_figures = build_analysis(store, settings, p, name)
+    figures |= analysis_figures
+    used += ANALYSIS_QUERIES
 
     quality = store.query("report_quality", **p).row(0, named=True)
     if organisation:
@@ -306,8 +361,10 @@ def build_report(store: Store, settings: Settings, *, show_recipients: bool = Fa
         "grid": grid.to_dicts(),
         "tables": tables,
         "examples": _examples(store, store.query("report_examples", **p), int(settings.rules["report"]["examples"]),
-                              show_recipients),
+                              name),
         "quality": quality_rows,
+        "analysis": analysis,
+        "inputs": inputs,
         "queries": [f"{name}.sql" for name in used],
     }
     return ReportResult(build_html(context, figures), summary, used)

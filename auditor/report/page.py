@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 
 DASH = "–"
 HIGHLIGHTS = ("self", "other", "neutral")
-EXTRA_FIGURES = ("fig-trend",)  # figures the template knows how to place besides one per axis
+# Figures the template knows how to place besides one per axis.
+EXTRA_FIGURES = ("fig-trend", "fig-effects", "fig-km-audience", "fig-km-focus", "fig-km-warmth", "fig-bands",
+                 "fig-priors")
 
 # A figure id ends up in an element id and a data- attribute; keep it to a boring alphabet.
 _FIGURE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
@@ -301,6 +303,7 @@ def build_html(
     page = _environment().get_template(template).render(
         **context,
         figure_ids=list(figures),
+        summary_json=Markup(json_for_html(context["summary"])),
         figure_data=figure_data,
         # Only quotes and base64 in it, so it reads as written rather than as &#39;none&#39;.
         csp=Markup(content_security_policy(hashes)),
