@@ -642,6 +642,8 @@ def main(argv=None) -> int:
     unknown = set(wanted) - set(STAGES) - {"rerun"}
     if unknown or args.runs < 1 or not sizes:
         ap.error(f"bad --stages {sorted(unknown)}" if unknown else "need --runs >= 1 and at least one size")
+    if "rerun" in wanted and "e2e" not in wanted:
+        wanted.append("e2e")     # the re-run audits the database the whole audit wrote
     sys.path.insert(0, str(PROJECT))
     from auditor import samplegen
 

@@ -44,6 +44,8 @@ def test_ingesting_the_same_source_twice_adds_nothing(ingested):
     again = ingest_paths(store, run_id, [MAILBOX])
     assert (again.read, again.new, again.duplicate, again.quarantined) == (14, 0, 14, 0)
     assert table_counts(store) == before
+    # Files known by their place are not read and no empty batch is committed, but the run still counts them.
+    assert store.run('SELECT "read", new, duplicate, quarantined FROM runs WHERE run_id = ?', [run_id]) == [(14, 0, 14, 0)]
 
 
 def test_the_same_bytes_in_two_places_are_one_message_with_two_locations(tmp_path, store):

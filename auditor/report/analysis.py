@@ -26,7 +26,7 @@ BANDS = [("touches", "Touches in the sequence"), ("personalization", "Personaliz
 CONTINUOUS = {"personalization", "reading_grade"}
 PRIOR_MEASURES = ["word_count", "question_count", "reading_grade", "subject_words"]
 NEXT_KINDS = {
-    "away": ("Back from leave", "re-ask after {due}: their out-of-office named that date"),
+    "away": ("Out of office until a date", "re-ask after {due}: their out-of-office named that date"),
     "warm_unanswered": ("Warm, unanswered", "follow up once, personally: a warm contact who did not answer"),
     "lapsed": ("Lapsed relationship", "a touch before any ask: no two-way contact for over {years}"),
 }
