@@ -235,6 +235,21 @@ def test_bands_count_every_delivered_ask_once(demo, tmp_path):
     assert touches[1] == one_touch and 0 not in touches
 
 
+def test_a_band_with_every_ask_pending_draws_without_an_interval():
+    """report_bands gives a band whose asks are all pending or bounced a NULL rate, low and high."""
+    from plotly.subplots import make_subplots
+
+    from auditor.report.analysis import _bars
+
+    fig = make_subplots(rows=1, cols=1)
+    rows = pl.DataFrame({"band": [1, 2], "delivered": [10, 0], "rate": [0.3, None], "low": [0.1, None],
+                         "high": [0.6, None]})
+    _bars(fig, rows, ["0", "1", "2"], row=1, col=1)
+    bar = fig.data[0]
+    assert list(bar.y) == [30.0, None]
+    assert list(bar.error_y.array) == [30.0, 0.0] and list(bar.error_y.arrayminus) == [20.0, 0.0]
+
+
 AS_OF = "2026-06-01"
 
 

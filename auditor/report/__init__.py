@@ -166,6 +166,14 @@ def _pct(value: float | None) -> float | None:
     return None if value is None else round(100 * value, 1)
 
 
+def rate_error_bars(rows: list[dict]) -> dict:
+    """A bar chart's 95% interval around each rate, in percent; a row with nothing delivered yet (its rate, low
+    and high NULL: every ask pending or bounced) gets no bar of error."""
+    pct = lambda r, key: _pct(r[key]) or 0.0
+    return dict(type="data", symmetric=False, array=[pct(r, "high") - pct(r, "rate") for r in rows],
+                arrayminus=[pct(r, "rate") - pct(r, "low") for r in rows])
+
+
 def best_and_worst(grid: pl.DataFrame, min_n: int) -> tuple[dict | None, dict | None]:
     """The styles (axis combinations) with the highest and lowest reply rate among those with enough asks."""
     eligible = grid.filter(pl.col("delivered") >= min_n).sort(["rate", "delivered"], descending=[True, True])
@@ -197,9 +205,7 @@ def _axis_figure(title: str, rows: list[dict]):
     rates = [_pct(r["rate"]) for r in rows]
     fig = go.Figure(go.Bar(
         x=labels, y=rates,
-        error_y=dict(type="data", symmetric=False,
-                     array=[(_pct(r["high"]) or 0) - (_pct(r["rate"]) or 0) for r in rows],
-                     arrayminus=[(_pct(r["rate"]) or 0) - (_pct(r["low"]) or 0) for r in rows]),
+        error_y=rate_error_bars(rows),
         text=[f"n={r['delivered']}" for r in rows], textposition="outside",
         hovertemplate="%{x}: %{y:.0f}% answered<extra></extra>",
         marker_color="#3b7d5c",

@@ -54,7 +54,7 @@ def _bars(fig, rows: pl.DataFrame, labels: list[str], *, row: int, col: int, hig
           edges: list[float] | None = None) -> None:
     import plotly.graph_objects as go
 
-    from . import _pct
+    from . import _pct, rate_error_bars
 
     rows = rows.sort("band").to_dicts()
     colours = []
@@ -67,8 +67,7 @@ def _bars(fig, rows: pl.DataFrame, labels: list[str], *, row: int, col: int, hig
         colours.append("#c2571a" if inside else "#3b7d5c")
     fig.add_trace(go.Bar(
         x=[f"{labels[r['band']]}<br>n={r['delivered']:,}" for r in rows], y=[_pct(r["rate"]) for r in rows],
-        error_y=dict(type="data", symmetric=False, array=[_pct(r["high"]) - _pct(r["rate"]) for r in rows],
-                     arrayminus=[_pct(r["rate"]) - _pct(r["low"]) for r in rows]),
+        error_y=rate_error_bars(rows),
         marker_color=colours, showlegend=False,
         hovertemplate="%{x}: %{y:.0f}% answered<extra></extra>"), row=row, col=col)
 

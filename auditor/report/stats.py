@@ -105,12 +105,13 @@ def _sentence(effect: Effect, adjusted_for: str) -> str:
             f"{effect.rate:.0%} against {effect.reference_rate:.0%} if every ask had been one or the other; {numbers}).")
 
 
-def _design(frame: pl.DataFrame, min_level_n: int, min_level_sends: int) -> tuple[list[np.ndarray], list[Effect], list[Effect], list[list[int]]]:
+def _design(frame: pl.DataFrame, sends: np.ndarray, min_level_n: int,
+            min_level_sends: int) -> tuple[list[np.ndarray], list[Effect], list[Effect], list[list[int]]]:
     """Columns of the model matrix (after the intercept), the effect each stands for, the effects left out because
-    too few asks carry them (or all or none of those were answered), and each factor's column indices."""
+    too few asks carry them (or all or none of those were answered), and each factor's column indices. `sends`
+    holds each row's send as a code."""
     columns, effects, untold, groups = [], [], [], []
     answered = frame["answered"].to_numpy()
-    sends = frame["send"].cast(pl.Categorical).to_physical().to_numpy()
 
     def keep(mask: np.ndarray, effect: Effect) -> bool:
         hits = answered[mask]
@@ -197,7 +198,8 @@ def adjusted_effects(asks: pl.DataFrame, rules: dict) -> Effects:
                           f"{cfg['min_sends']} sends.")
         return result
 
-    columns, effects, untold, groups = _design(closed, int(cfg["min_level_n"]), int(cfg["min_level_sends"]))
+    clusters = closed["send"].cast(pl.Categorical).to_physical().to_numpy()   # one code per send
+    columns, effects, untold, groups = _design(closed, clusters, int(cfg["min_level_n"]), int(cfg["min_level_sends"]))
     tangled = set(_tangled(columns, float(cfg["max_vif"])))
     for i in sorted(tangled, reverse=True):
         effect = effects[i]
@@ -227,7 +229,6 @@ def adjusted_effects(asks: pl.DataFrame, rules: dict) -> Effects:
 
     x = np.column_stack([np.ones(n)] + columns)
     y = closed["answered"].to_numpy().astype(float)
-    clusters = closed["send"].cast(pl.Categorical).to_physical().to_numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         warnings.simplefilter("error", PerfectSeparationWarning)
