@@ -175,6 +175,38 @@ def test_measures_are_computed_once_and_a_word_list_change_only_relabels(ingeste
     assert (again["measured_at"] > first["measured_at"]).all()
 
 
+def test_template_clusters_are_reused_until_the_asks_or_the_template_rules_change(demo, tmp_path):
+    import shutil
+
+    from auditor.samplegen import TEAM_DOMAIN
+
+    shutil.copy(demo[0] / "demo.duckdb", tmp_path / "audit.duckdb")
+
+    def settings(rules=None):
+        return make_settings(tmp_path, me=(f"@{TEAM_DOMAIN}",), as_of="2026-11-01", rules=rules)
+
+    columns = "message_id, recipient, template_id, personalization, audience, audience_reasons, campaign"
+    with Store.open(tmp_path / "audit.duckdb") as store:
+        run_id = store.begin_run("tag")
+        store.run("DELETE FROM stage_state WHERE stage = 'templates'")
+        run_tag(store, settings(), run_id, force=True)              # clustered afresh
+        fresh = store.frame(f"SELECT {columns} FROM tags ORDER BY message_id, recipient")
+        assert store.scalar("SELECT count(*) FROM templates") == fresh["message_id"].n_unique()
+        assert fresh["template_id"].drop_nulls().len() > 100         # the sample's mail-merges are templates
+
+        # A re-tag with the same asks and template rules reads the stored clusters back and labels alike...
+        run_tag(store, settings(), run_id, force=True)
+        assert store.frame(f"SELECT {columns} FROM tags ORDER BY message_id, recipient").equals(fresh)
+        # ...and it does read them rather than cluster again: a marked stored row comes through to the tags.
+        store.run("UPDATE templates SET personalization = 0.123")
+        run_tag(store, settings({"craft": {"gratitude": [r"\bcheers\b"]}}), run_id)
+        assert store.frame("SELECT DISTINCT personalization FROM tags")["personalization"].to_list() == [0.123]
+
+        # A template rule changes the clusters: computed again.
+        run_tag(store, settings({"audience": {"template_similarity": 0.75}}), run_id)
+        assert 0.123 not in store.frame("SELECT DISTINCT personalization FROM tags")["personalization"].to_list()
+
+
 def test_every_ask_row_carries_the_new_columns(ingested, tmp_path):
     store, run_id, _ = ingested
     run_tag(store, make_settings(tmp_path), run_id)

@@ -25,11 +25,11 @@ RUN_COLUMNS = {"run_id", "stored_at", "seen_at", "quarantined_at", "tagged_at", 
 PER_DATABASE = {("secrets", "value"), ("stage_state", "fingerprint")}
 # Cluster numbers that follow row order ("stable only within one tagging run"): compared as the clusters they
 # form, each named by its smallest member.
-RELABELLED = {("tags", "template_id"): "message_id"}
+RELABELLED = {("tags", "template_id"): "message_id", ("templates", "template_id"): "message_id"}
 INGEST_TABLES = {"messages", "locations", "quarantine"}
 # What each stage replaces in one transaction. Other derived tables (caches such as message_measures) keep rows
 # per message, each committed whole.
-STAGE_TABLES = {"tag": {"mails", "tags", "tag_sentences"}, "match": {"touches", "outcomes"}}
+STAGE_TABLES = {"tag": {"mails", "tags", "tag_sentences", "templates"}, "match": {"touches", "outcomes"}}
 BOOKKEEPING = {"schema_migrations", "stage_state", "harvest_state", "secrets"}
 
 
@@ -88,7 +88,7 @@ def files_in(mailbox: Path) -> int:
     ("ingest.after_batch:1", 1, set()),        # batch 1 committed, then killed
     ("tag.during_write:1", None, set()),       # one of the tag tables replaced inside the open transaction
     ("tag.during_write:2", None, set()),       # two of them
-    ("match.during_write:1", None, {"tag"}),   # touches replaced, outcomes not yet
+    ("match.during_write:1", None, {"tag", "templates"}),   # touches replaced, outcomes not yet
 ])
 def test_killed_at_a_fault_point_keeps_whole_batches_and_a_rerun_ends_like_an_uninterrupted_run(
         fault, stored_batches, stages_done, mailbox, uninterrupted, tmp_path):

@@ -90,16 +90,25 @@ def lsh_bands(num_perm: int, threshold: float) -> tuple[int, int]:
     return min(options, key=lambda br: abs((1 / br[0]) ** (1 / br[1]) - threshold))
 
 
-def template_sizes(asks: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
+# Bump when template_clusters groups or scores differently: stored clusters of another version are recomputed.
+TEMPLATES_VERSION = 1
+TEMPLATE_RULES = ("template_min_words", "template_num_perm", "template_similarity", "medoid_candidates")
+
+
+def template_clusters(asks: pl.DataFrame, rules: dict) -> pl.DataFrame:
     """How many different people received each message's text or a near copy of it, from the stored MinHash
     signatures of the masked text's word 3-grams: candidates share a band of their signature (locality-sensitive
     hashing as a polars group-by, never pairwise over all asks), each candidate pair is confirmed by its estimated
     Jaccard similarity, and clusters are the connected components. Short texts (a one-line follow-up) are too
-    short to call a template. Adds template_recipients, template_id and personalization."""
+    short to call a template.
+
+    asks: message_id, recipients_ext, signature, word_count, clean. Returns message_id, template_recipients,
+    template_id and personalization. Nothing here reads the word lists a team tunes, so a re-tag after a
+    word-list change reuses the stored result (tag.run_tag)."""
     import numpy as np
 
     cfg = rules["audience"]
-    frame = asks.select("message_id", "recipients_ext", "signature", "word_count", "clean").collect()
+    frame = asks.select("message_id", "recipients_ext", "signature", "word_count", "clean")
     n = frame.height
     eligible = frame.with_row_index("node").filter(
         pl.col("signature").is_not_null() & (pl.col("word_count") >= cfg["template_min_words"]))
@@ -133,10 +142,10 @@ def template_sizes(asks: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
              .explode("recipients_ext")
              .group_by("template").agg(template_recipients=pl.col("recipients_ext").struct.field("addr").n_unique()))
     result = clusters.join(sizes, on="template", how="left").select(
-        "message_id", "clean", pl.col("template_recipients").fill_null(0),
+        "message_id", "clean", pl.col("template_recipients").fill_null(0).cast(pl.Int32),
         template_id=pl.when(pl.col("template_recipients").is_not_null()).then(pl.col("template")))
     personal = personalization(result, int(cfg["medoid_candidates"]))
-    return asks.join(result.drop("clean").join(personal, on="message_id", how="left").lazy(), on="message_id", how="left")
+    return result.drop("clean").join(personal, on="message_id", how="left")
 
 
 def _components(n: int, a, b):
