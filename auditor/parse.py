@@ -333,10 +333,10 @@ def parse_raw(raw: bytes, envelope_date: datetime | None = None) -> dict[str, An
         parsed = mailparser.parse_from_bytes(raw)
     except Exception as exc:  # noqa: BLE001 - a parser crash on hostile input is a quarantine reason
         raise Unparseable(f"parser failed: {type(exc).__name__}: {exc}"[:500]) from None
-    full = parsed.message
-    # Headers are read from the bytes by the standard library, so raw 8-bit text survives (as surrogate escapes
-    # that _decode reads) where mail-parser's text has already replaced it.
-    msg = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    # Headers are read from mail-parser's standard-library message (compat32, parsed from the bytes), not from its
+    # decoded header values: raw 8-bit text survives there as surrogate escapes that _decode reads, where
+    # mail-parser's text has already replaced it.
+    full = msg = parsed.message
     names = {k.lower() for k in msg.keys()}
     if not names & set(_MAIL_HEADERS):
         raise Unparseable("not an email: no mail header fields (From, To, Date, Message-ID, Subject, Received)")

@@ -78,6 +78,52 @@ def test_parallel_and_serial_parsing_store_the_same_rows(tmp_path):
     assert results[0].height == 150 and results[0].equals(results[1])
 
 
+def _note(i: int, sender: str = "p{i}@x.org") -> bytes:
+    return (f"From: {sender.format(i=i)}\r\nTo: me@y.org\r\nSubject: note {i}\r\n"
+            f"Date: Tue, 3 Mar 2026 10:{i % 60:02}:00 +0000\r\nMessage-ID: <{i}@x.org>\r\n\r\nHello {i}\r\n").encode()
+
+
+def test_a_message_in_two_batches_parsing_side_by_side_is_stored_once(tmp_path):
+    """Batch n+1 is parsing while batch n is written: a copy in each (Sent and All Mail, side by side in the
+    stream) is one new message and one duplicate, and a copy naming a forgotten person is forgotten twice."""
+    from auditor.forget import forget_addresses
+    from auditor.ingest import ingest_messages
+    from auditor.sources import RawMessage
+
+    db = tmp_path / "audit.duckdb"
+    with Store.open(db) as store:
+        ingest_messages(store, store.begin_run("ingest"),
+                        [RawMessage("eml", "seed", "Inbox", "seed", _note(999, "gone@x.org"))])
+    forget_addresses(db, ["gone@x.org"])
+
+    size = 70                                      # above PARALLEL_THRESHOLD: both batches go to the pool
+    raws = [_note(i) for i in range(2 * size)]
+    raws[size] = raws[size - 1]                     # the last of batch 1 is the first of batch 2
+    raws[size - 2] = raws[size + 1] = _note(500, "gone@x.org")
+    stream = [RawMessage("eml", "src", "All", f"m{i}", raw) for i, raw in enumerate(raws)]
+    parser = Parser(2)
+    try:
+        with Store.open(db) as store:
+            run_id = store.begin_run("ingest")
+            counts = ingest_messages(store, run_id, stream, batch_size=size, parser=parser)
+            stored = table_counts(store)
+            row = store.run('SELECT "read", new, duplicate, forgotten FROM runs WHERE run_id = ?', [run_id])[0]
+    finally:
+        parser.close()
+    assert (counts.read, counts.new, counts.duplicate, counts.forgotten) == (140, 137, 1, 2)
+    assert row == (140, 137, 1, 2)
+    assert stored == {"messages": 137, "locations": 138, "quarantine": 0}
+
+
+def test_a_batch_ends_at_its_size_or_its_bytes_whichever_comes_first():
+    from auditor.ingest import _batched
+    from auditor.sources import RawMessage
+
+    items = [RawMessage("eml", "s", "f", str(i), b"x" * 40) for i in range(10)] + [RawMessage("eml", "s", "f", "k", None)]
+    assert [len(b) for b in _batched(items, 4, max_bytes=1000)] == [4, 4, 3]
+    assert [len(b) for b in _batched(items, 500, max_bytes=100)] == [3, 3, 3, 2]      # 120 bytes > 100: cut
+
+
 def test_a_run_killed_after_a_batch_keeps_whole_batches_and_resumes_exactly(tmp_path):
     for i in range(25):
         write_eml(tmp_path / "mail" / "Inbox", f"{i:03}.eml",
