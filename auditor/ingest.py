@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Iterable, Iterator
 
+from .config import Identity
 from .faults import fault_point
 from .forget import Forgotten
 from .parse import content_sha256, parse_or_reason
@@ -81,7 +82,7 @@ class Parser:
         self.workers = workers if workers is not None else min(2, multiprocessing.cpu_count())
         self._pool: ProcessPoolExecutor | None = None
 
-    def submit(self, items: list[tuple[bytes, datetime | None]]) -> Callable[[], list[tuple[dict | None, str | None]]]:
+    def submit(self, items: list[tuple[bytes, datetime | None, bool]]) -> Callable[[], list[tuple[dict | None, str | None]]]:
         """Start parsing `items`; the returned function waits for the results, in order. A batch big enough for
         the pool is parsed there while the caller goes on (stores the previous batch); a small one is parsed
         here when its results are asked for."""
@@ -97,7 +98,7 @@ class Parser:
             return list(results)
         return wait
 
-    def map(self, items: list[tuple[bytes, datetime | None]]) -> list[tuple[dict | None, str | None]]:
+    def map(self, items: list[tuple[bytes, datetime | None, bool]]) -> list[tuple[dict | None, str | None]]:
         return self.submit(items)()
 
     def close(self) -> None:
@@ -137,7 +138,7 @@ def _start_batch(store: Store, batch: list[RawMessage], parser: Parser, in_fligh
             counts.duplicate += 1
             continue
         todo[digest] = message
-    results = parser.submit([(m.raw, m.envelope_date) for m in todo.values()])
+    results = parser.submit([(m.raw, m.envelope_date, not m.in_sent) for m in todo.values()])
     return _Started(batch, hashed, locations, todo, results, counts, set(todo).intersection(in_flight))
 
 
@@ -186,6 +187,33 @@ def ingest_batch(store: Store, run_id: int, batch: list[RawMessage], parser: Par
     """Store one batch: hash, skip what is known, parse the rest, write all of it in one transaction (with
     `also`, the caller's own bookkeeping, inside it)."""
     return _finish_batch(store, run_id, _start_batch(store, batch, parser), also)
+
+
+def ensure_bodies(store: Store, identity: Identity) -> int:
+    """Parse whole the messages stored with their header only (parse.body_can_wait) that turn out to be the
+    team's own, such as a mass appeal sent through a mailing tool and found outside the Sent folder; returns how
+    many. Only the body fields change; a body that still cannot be parsed is kept as none, with the reason."""
+    import polars as pl
+
+    deferred = store.query("deferred_bodies", addresses=sorted(identity.addresses), domains=sorted(identity.domains))
+    if deferred.is_empty():
+        return 0
+    rows = []
+    for digest, raw in deferred.iter_rows():
+        record, reason = parse_or_reason((raw, None, False))
+        if record is None:
+            record = {"body_text": "", "body_kind": "none", "flags": [f"body_unparseable: {reason}"]}
+        rows.append({"raw_sha256": digest, "body_text": record["body_text"], "body_kind": record["body_kind"],
+                     "flags": record["flags"]})
+    frame = pl.DataFrame(rows, schema={"raw_sha256": pl.String, "body_text": pl.String, "body_kind": pl.String,
+                                       "flags": pl.List(pl.String)})
+    store.con.register("_bodies", frame)
+    try:
+        store.run("UPDATE messages SET body_text = b.body_text, body_kind = b.body_kind, flags = b.flags "
+                  "FROM _bodies b WHERE messages.raw_sha256 = b.raw_sha256")
+    finally:
+        store.con.unregister("_bodies")
+    return frame.height
 
 
 def ingest_messages(store: Store, run_id: int, messages: Iterable[RawMessage], *, batch_size: int = BATCH_SIZE,

@@ -61,6 +61,11 @@ def content_sha256(raw: bytes, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def _header_block(raw: bytes) -> bytes:
+    """The bytes before the first blank line, at most 64 KiB of them."""
+    return raw[:65540].split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0][:65536]
+
+
 def _check_bytes(raw: bytes) -> None:
     if not raw or raw.isspace():
         raise Unparseable("empty file")
@@ -68,8 +73,7 @@ def _check_bytes(raw: bytes) -> None:
     for magic, what in _BINARY_MAGIC.items():
         if head.startswith(magic):
             raise Unparseable(f"not an email: the file is {what}")
-    header_block = raw[:65540].split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0][:65536]
-    if b"\x00" in header_block:
+    if b"\x00" in _header_block(raw):
         raise Unparseable("not an email: binary data (NUL bytes) in the header block")
 
 
@@ -320,23 +324,53 @@ def text_parts_only(raw: bytes | memoryview, depth: int = 0) -> bytes:
     return head
 
 
-def parse_raw(raw: bytes, envelope_date: datetime | None = None) -> dict[str, Any]:
-    """Bytes to one normalised record. Raises `Unparseable` with the quarantine reason."""
+_LIST_MARKER = re.compile(rb"(?im)^(list-id|list-unsubscribe|precedence)[ \t]*:")
+_AUTO_HEADERS = ("auto-submitted", "x-autoreply", "x-autorespond")
+
+
+def body_can_wait(msg: email.message.Message) -> bool:
+    """List or bulk mail that answers nothing: a newsletter, a notification. The audit never reads its body (it is
+    list traffic, neither an answer nor a human contact, whoever sent it), so only its header is parsed, at a
+    tenth of the cost. A reply through a list, an auto-reply and a bounce are read whole."""
+    if msg.get("In-Reply-To") or msg.get("References"):
+        return False
+    if any(msg.get(h) and str(msg.get(h)).strip().lower() != "no" for h in _AUTO_HEADERS):
+        return False
+    precedence = str(msg.get("Precedence") or "").strip().lower()
+    if not (msg.get("List-Id") or msg.get("List-Unsubscribe") or precedence in ("bulk", "list", "junk")):
+        return False
+    senders = _addresses(_header_values(msg, "from"))
+    return not _looks_like_bounce(msg, senders[0][1] if senders else None, _decode(msg.get("Subject") or ""))
+
+
+def parse_raw(raw: bytes, envelope_date: datetime | None = None, *, may_defer_body: bool = False) -> dict[str, Any]:
+    """Bytes to one normalised record. Raises `Unparseable` with the quarantine reason.
+
+    With `may_defer_body` (mail found outside a Sent folder), list and bulk mail (`body_can_wait`) is parsed as
+    its header only: body_kind 'deferred'. Our own mass mail can look like that too, and the tag stage parses a
+    deferred message whole once it turns out to be ours (ingest.ensure_bodies)."""
     _check_bytes(raw)
     # A byte-order mark or blank lines before the first header (some exporters write them) would make every
     # header body text; the stored bytes keep them, the parser does not see them.
     raw = raw.removeprefix(b"\xef\xbb\xbf").lstrip(b"\r\n")
     size, large = len(raw), len(raw) > LARGE_MESSAGE
-    if large:
-        raw = text_parts_only(raw)
-    try:
-        parsed = mailparser.parse_from_bytes(raw)
-    except Exception as exc:  # noqa: BLE001 - a parser crash on hostile input is a quarantine reason
-        raise Unparseable(f"parser failed: {type(exc).__name__}: {exc}"[:500]) from None
-    # Headers are read from mail-parser's standard-library message (compat32, parsed from the bytes), not from its
-    # decoded header values: raw 8-bit text survives there as surrogate escapes that _decode reads, where
-    # mail-parser's text has already replaced it.
-    full = msg = parsed.message
+    msg = parsed = None
+    if may_defer_body and _LIST_MARKER.search(_header_block(raw)):
+        header = BytesHeaderParser(policy=compat32).parsebytes(raw)
+        if body_can_wait(header):
+            msg = header
+    if msg is None:
+        if large:
+            raw = text_parts_only(raw)
+        try:
+            parsed = mailparser.parse_from_bytes(raw)
+        except Exception as exc:  # noqa: BLE001 - a parser crash on hostile input is a quarantine reason
+            raise Unparseable(f"parser failed: {type(exc).__name__}: {exc}"[:500]) from None
+        # Headers are read from mail-parser's standard-library message (compat32, parsed from the bytes), not
+        # from its decoded header values: raw 8-bit text survives there as surrogate escapes that _decode reads,
+        # where mail-parser's text has already replaced it.
+        msg = parsed.message
+    full = msg
     names = {k.lower() for k in msg.keys()}
     if not names & set(_MAIL_HEADERS):
         raise Unparseable("not an email: no mail header fields (From, To, Date, Message-ID, Subject, Received)")
@@ -367,10 +401,13 @@ def parse_raw(raw: bytes, envelope_date: datetime | None = None) -> dict[str, An
             recipients.append({"addr": addr, "name": _decode(name), "field": field})
     undisclosed = any("undisclosed" in v.lower() for v in _header_values(msg, "to"))
 
-    plain = "\n".join(parsed.text_plain).strip()
+    plain = "\n".join(parsed.text_plain).strip() if parsed else ""
     if "\x1b" in plain:
         plain = _stdlib_text(full) or plain      # an escape-sequence charset (ISO-2022-JP) left undecoded
-    if plain:
+    if parsed is None:
+        body, body_kind = "", "deferred"
+        flags.append("body_deferred")
+    elif plain:
         body, body_kind = plain, "plain"
     elif parsed.text_html:
         body, body_kind = _html_to_text("\n".join(parsed.text_html)).strip(), "html"
@@ -387,11 +424,11 @@ def parse_raw(raw: bytes, envelope_date: datetime | None = None) -> dict[str, An
     subject = _decode(msg.get("Subject") or "")
     dsn_recipients, dsn_soft, dsn_status, dsn_original = (
         _bounce(full) if _looks_like_bounce(msg, from_addr, subject) else ([], [], None, None))
-    if large:
+    if large and parsed:
         flags.append("large_text_parts_only")  # parsed without its attachments; the stored bytes are whole
     if "x-auditor-partial" in headers:
         flags.append("partial_fetch")       # the harvester fetched only the header and text parts
-    if parsed.defects_categories:
+    if parsed and parsed.defects_categories:
         flags.append("defects:" + ",".join(sorted(parsed.defects_categories)))
 
     irt = _msgids(msg.get("In-Reply-To"))
@@ -420,12 +457,12 @@ def parse_raw(raw: bytes, envelope_date: datetime | None = None) -> dict[str, An
     }
 
 
-def parse_or_reason(item: tuple[bytes, datetime | None]) -> tuple[dict[str, Any] | None, str | None]:
-    """(record, None) or (None, quarantine reason): whatever the bytes, never an exception, because hostile
-    input must not stop a run. Runs in the parser's worker processes."""
-    raw, envelope_date = item
+def parse_or_reason(item: tuple[bytes, datetime | None, bool]) -> tuple[dict[str, Any] | None, str | None]:
+    """(record, None) or (None, quarantine reason) for (raw, envelope_date, may_defer_body): whatever the bytes,
+    never an exception, because hostile input must not stop a run. Runs in the parser's worker processes."""
+    raw, envelope_date, may_defer_body = item
     try:
-        return parse_raw(raw, envelope_date), None
+        return parse_raw(raw, envelope_date, may_defer_body=may_defer_body), None
     except Unparseable as exc:
         return None, str(exc)
     except RecursionError:

@@ -22,6 +22,10 @@ _FROM_LINE = re.compile(rb"^From \S*\s.*\b\d{4}\s*$")
 _ESCAPED_FROM = re.compile(rb"^>(>*From )")
 
 
+# A folder of the user's own sent mail, by its name's last part (the same pattern finds "me" in infer_identity.sql).
+SENT_FOLDER = r"(^|[/.])(sent|sent items|sent mail|sent messages|gesendet|envoyés|enviados)$"
+
+
 @dataclass(frozen=True)
 class RawMessage:
     kind: str                     # "eml" | "mbox" | "maildir" | "imap"
@@ -31,6 +35,11 @@ class RawMessage:
     raw: bytes | None             # None when the location is already known and was not read again
     envelope_date: datetime | None = None   # the mbox From_ line's date, a fallback for a missing Date
     labels: tuple[str, ...] | None = None   # Gmail's X-GM-LABELS, where the server has them
+
+    @property
+    def in_sent(self) -> bool:
+        """Found in a Sent folder (or labelled \\Sent): the user's own mail, whose body the audit always reads."""
+        return bool(re.search(SENT_FOLDER, self.folder.lower())) or "\\Sent" in (self.labels or ())
 
 
 def is_maildir(path: Path) -> bool:

@@ -4,7 +4,7 @@ with sent as (
     from messages m
     join locations l using (raw_sha256)
     where m.from_addr is not null
-      and (regexp_matches(lower(l.folder), '(^|[/.])(sent|sent items|sent mail|sent messages|gesendet|envoyés|enviados)$')
+      and (regexp_matches(lower(l.folder), $sent_folder)      -- sources.SENT_FOLDER
            or list_contains(l.labels, '\Sent'))     -- Gmail's \All folder: the Sent label
 )
 select from_addr, count(*) as n, count(*) / sum(count(*)) over () as share

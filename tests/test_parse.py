@@ -230,3 +230,47 @@ def test_a_text_part_over_the_limit_is_cut_at_a_line_end():
     plain, inner = rec["body_text"].split("The inner note.")     # the forwarded mail's text part still follows
     assert LARGE_MESSAGE // 2 < len(plain) <= LARGE_MESSAGE
     assert re.fullmatch(r"Line \d+ of the note\.", plain.rstrip().splitlines()[-1])     # whole lines only
+
+
+# -- list and bulk mail: header only, until it turns out to be ours --------------------------------------------------
+
+NEWSLETTER = b"""From: Reading Weekly <news@readingweekly.example>\r
+To: sam@brightpath.org\r
+Subject: This week in reading\r
+Date: Tue, 3 Mar 2026 09:00:00 +0000\r
+Message-ID: <rw-0303@readingweekly.example>\r
+List-Unsubscribe: <mailto:leave@readingweekly.example>\r
+Precedence: bulk\r
+Content-Type: text/plain; charset=utf-8\r
+\r
+Five stories about reading this week.\r
+"""
+
+
+@pytest.mark.parametrize("extra, deferred", [
+    (b"", True),
+    (b"In-Reply-To: <ask-1@brightpath.org>\r\n", False),          # an answer posted through a list
+    (b"References: <ask-1@brightpath.org>\r\n", False),
+    (b"Auto-Submitted: auto-replied\r\n", False),                 # an auto-reply: its return date is in the body
+    (b"Auto-Submitted: no\r\n", True),
+    (b"X-Failed-Recipients: eli@hillside.example\r\n", False),    # a bounce
+])
+def test_list_mail_that_answers_nothing_is_parsed_as_its_header_only(extra, deferred):
+    raw = NEWSLETTER.replace(b"Precedence: bulk\r\n", b"Precedence: bulk\r\n" + extra)
+    whole = parse_raw(raw)
+    rec = parse_raw(raw, may_defer_body=True)
+    assert (rec["body_kind"] == "deferred") is deferred
+    assert whole["body_kind"] == "plain" and "Five stories" in whole["body_text"]
+    if deferred:
+        assert rec["body_text"] == "" and rec["flags"] == ["body_deferred"]
+        # Everything but the body is what the whole parse gives.
+        assert {k: v for k, v in rec.items() if k not in ("body_text", "body_kind", "flags")} == \
+               {k: v for k, v in whole.items() if k not in ("body_text", "body_kind", "flags")}
+    else:
+        assert rec == whole
+
+
+def test_mail_without_list_headers_is_always_read_whole():
+    raw = NEWSLETTER.replace(b"List-Unsubscribe: <mailto:leave@readingweekly.example>\r\n", b"").replace(
+        b"Precedence: bulk\r\n", b"")
+    assert parse_raw(raw, may_defer_body=True) == parse_raw(raw)

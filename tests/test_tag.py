@@ -127,3 +127,52 @@ def test_split_sentences_joins_wrapped_lines_and_keeps_the_greeting_apart():
     text = "Hi Lena,\nYour circles are\nwonderful. Would you join us? Thanks!\n\n- first item\n- second item"
     assert split_sentences(text) == ["Hi Lena,", "Your circles are wonderful.", "Would you join us?", "Thanks!",
                                      "- first item", "- second item"]
+
+
+def test_our_mass_appeal_found_outside_sent_is_read_whole_before_tagging(tmp_path):
+    """Ingest parses list mail outside a Sent folder as its header only; a mass appeal the team sent through a
+    mailing tool looks just like that, and the tag stage reads it whole once it knows whose it is."""
+    from auditor.ingest import ingest_paths
+    from auditor.store import Store
+    from auditor.tag import run_tag
+
+    from conftest import write_eml
+
+    appeal = """
+From: Sam Ortiz <sam@brightpath.org>
+To: friends@lists.brightpath.org
+Subject: Our spring reading drive
+Date: Tue, 3 Mar 2026 09:00:00 +0000
+Message-ID: <appeal-0303@brightpath.org>
+List-Unsubscribe: <mailto:leave@brightpath.org>
+Precedence: bulk
+
+Dear friends,
+
+Would you give $50 to our spring reading drive this week?
+
+Sam
+"""
+    newsletter = (appeal.replace("<appeal-0303@brightpath.org>", "<rw-0303@readingweekly.example>")
+                  .replace("To: friends@lists.brightpath.org", "To: sam@brightpath.org")
+                  .replace("From: Sam Ortiz <sam@brightpath.org>", "From: Reading Weekly <news@readingweekly.example>"))
+    write_eml(tmp_path / "mail" / "Inbox", "appeal.eml", appeal)
+    write_eml(tmp_path / "mail" / "Inbox", "newsletter.eml", newsletter)
+    write_eml(tmp_path / "mail" / "Sent", "appeal-copy.eml", appeal.replace("appeal-0303", "appeal-0304")
+              .replace("Tue, 3 Mar", "Wed, 4 Mar"))
+    settings = make_settings(tmp_path)
+    with Store.open(settings.db_path) as store:
+        run_id = store.begin_run("audit")
+        ingest_paths(store, run_id, [tmp_path / "mail"])
+        kinds = dict(store.run("SELECT message_id, body_kind FROM messages"))
+        assert kinds == {"<appeal-0303@brightpath.org>": "deferred", "<rw-0303@readingweekly.example>": "deferred",
+                         "<appeal-0304@brightpath.org>": "plain"}     # in Sent: always read whole
+
+        assert not run_tag(store, settings, run_id).skipped
+        kinds = dict(store.run("SELECT message_id, body_kind FROM messages"))
+        assert kinds["<appeal-0303@brightpath.org>"] == "plain" and kinds["<rw-0303@readingweekly.example>"] == "deferred"
+        asks = dict(store.run("SELECT message_id, ask_sentence FROM tags"))
+        assert asks == {f"<appeal-030{d}@brightpath.org>": "Would you give $50 to our spring reading drive this week?"
+                        for d in (3, 4)}
+        assert store.run("SELECT flags FROM messages WHERE message_id = '<appeal-0303@brightpath.org>'") == [([],)]
+        assert run_tag(store, settings, run_id).skipped          # nothing left to read: the next run does nothing

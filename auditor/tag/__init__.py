@@ -15,6 +15,7 @@ from ..config import Identity, Settings, digest
 from .. import queries
 from ..errors import IdentityUnknown
 from ..faults import fault_point
+from ..ingest import ensure_bodies
 from ..store import Store, now
 from .audience import TEMPLATE_RULES, TEMPLATES_VERSION, tag_audience, template_clusters
 from .mails import build_mails, is_me
@@ -23,6 +24,7 @@ from .measures import ensure_measures, measure_frame, measures_version
 from .text import colour_sentences, message_text_features, sentence_frame
 from .warmth import tag_warmth
 from ..replies import return_date
+from ..sources import SENT_FOLDER
 from ..threads import thread_ids
 
 TAG_RULE_SECTIONS = ("clean", "ask", "audience", "focus", "warmth", "match", "craft")
@@ -50,7 +52,7 @@ def ruleset_digest(rules: dict) -> str:
 
 def infer_identity(store: Store) -> Identity:
     """Who sent the mail in the Sent folders, when the user did not say who they are."""
-    senders = store.query("infer_identity")
+    senders = store.query("infer_identity", sent_folder=SENT_FOLDER)
     addresses = senders.filter(pl.col("share") >= INFER_MIN_SHARE)["from_addr"].to_list()
     if not addresses:
         raise IdentityUnknown("cannot tell which mail is yours (no Sent folder among the sources): pass --me "
@@ -150,9 +152,10 @@ def tag_frames(messages: pl.LazyFrame, identity: Identity, rules: dict, ruleset:
 
 def run_tag(store: Store, settings: Settings, run_id: int, *, force: bool = False) -> TagResult:
     identity, inferred = resolve_identity(store, settings)
+    ensure_bodies(store, identity)
     ruleset = ruleset_digest(settings.rules)
-    n, last_run = store.query("messages_fingerprint").row(0)
-    fingerprint = digest([n, last_run, identity.describe(), ruleset])
+    n, last_run, deferred = store.query("messages_fingerprint").row(0)
+    fingerprint = digest([n, last_run, deferred, identity.describe(), ruleset])
     if not force and store.stage_fingerprint("tag") == fingerprint:
         return TagResult(True, identity, inferred, ruleset_digest=ruleset)
     messages = store.query("load_messages").lazy()
@@ -160,7 +163,7 @@ def run_tag(store: Store, settings: Settings, run_id: int, *, force: bool = Fals
     # Template clusters depend on the asks and their stored measures, not on the word lists: the same messages
     # under the same identity and template rules have the same clusters (1.2 s of a 100k re-tag otherwise).
     audience = settings.rules["audience"]
-    templates_fingerprint = digest([n, last_run, identity.describe(), TEMPLATES_VERSION,
+    templates_fingerprint = digest([n, last_run, deferred, identity.describe(), TEMPLATES_VERSION,
                                     measures_version(settings.rules), {k: audience[k] for k in TEMPLATE_RULES}])
     templates_known = store.stage_fingerprint("templates") == templates_fingerprint
 
