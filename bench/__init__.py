@@ -633,7 +633,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     ap.add_argument("--harvest", action="store_true",
                     help="run the IMAP harvest benchmark instead (python -m bench --harvest --help)")
-    ap.add_argument("--sizes", default="2000,10000", help="comma-separated message counts (default 2000,10000)")
+    ap.add_argument("--sizes", default="10000,100000", help="comma-separated message counts (default 10000,100000)")
+    ap.add_argument("--large", action="store_true", help="also 1,000,000 messages (about 1.3 GB of Maildir)")
     ap.add_argument("--runs", type=int, default=3, help="runs per stage; the median is reported (default 3)")
     ap.add_argument("--json", type=Path, default=None,
                     help="where to write the results (default bench/results.json, or bench/results_big_message.json)")
@@ -652,7 +653,7 @@ def main(argv=None) -> int:
         return big_message(args.runs, args.json or PROJECT / "bench" / "results_big_message.json", args.keep)
     args.json = args.json or PROJECT / "bench" / "results.json"
 
-    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()] + ([1_000_000] if args.large else [])
     wanted = [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = set(wanted) - set(STAGES) - {"rerun"}
     if unknown or args.runs < 1 or not sizes:
