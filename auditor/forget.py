@@ -7,8 +7,9 @@ What `forget_addresses` promises, for each address:
   messages were found, any other row about one of them (a table keyed by raw_sha256, such as message_measures),
   and any quarantined file that names it. A mail sent to them among others goes whole: its bytes name them, and
   the same mail with a recipient cut out would no longer be the mail that was sent.
-- The derived tables (mails, tags, sentences, templates, touches, outcomes) are emptied and the stage marks dropped: the next
-  `tag`, `match` or `report` rebuilds them from what is left, so no label or reply rate still leans on the person.
+- The derived tables (mails, tags, sentences, templates, touches, outcomes) are emptied and the stage marks
+  dropped: the next `tag`, `match` or `report` rebuilds them from what is left, so no label or reply rate still
+  leans on the person.
 - The database file is rewritten. DuckDB leaves deleted strings readable in its blocks after DELETE, CHECKPOINT and
   VACUUM, so the rows that stay are copied into a fresh file next to the old one, which then replaces it. Until
   that replacement the original is not touched: a forget that is killed leaves it as it was, and running it again

@@ -82,7 +82,8 @@ class Parser:
         self.workers = workers if workers is not None else min(2, multiprocessing.cpu_count())
         self._pool: ProcessPoolExecutor | None = None
 
-    def submit(self, items: list[tuple[bytes, datetime | None, bool]]) -> Callable[[], list[tuple[dict | None, str | None]]]:
+    def submit(self, items: list[tuple[bytes, datetime | None, bool]]
+               ) -> Callable[[], list[tuple[dict | None, str | None]]]:
         """Start parsing `items`; the returned function waits for the results, in order. A batch big enough for
         the pool is parsed there while the caller goes on (stores the previous batch); a small one is parsed
         here when its results are asked for."""
@@ -97,9 +98,6 @@ class Parser:
             fault_point("ingest.during_parse")   # crash tests: this batch in the pool, the one before it stored
             return list(results)
         return wait
-
-    def map(self, items: list[tuple[bytes, datetime | None, bool]]) -> list[tuple[dict | None, str | None]]:
-        return self.submit(items)()
 
     def close(self) -> None:
         if self._pool is not None:
