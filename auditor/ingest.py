@@ -105,6 +105,31 @@ class Parser:
             self._pool = None
 
 
+class KnownContent:
+    """The content hashes already stored (messages and quarantine), read once and kept up to date as batches are
+    written. Asking the database per batch scanned the whole messages table each time (its key index serves no
+    IN list), which made an ingest quadratic: 13 ms a batch at 100k messages, ten times that at 1M. A hash is
+    held as its first 128 bits, an int: about 70 bytes a stored message."""
+
+    def __init__(self, store: Store):
+        self._store = store
+        self._ids: set[int] | None = None      # read on first use: a re-run over known Maildir files never needs it
+
+    @staticmethod
+    def _id(digest: str) -> int:
+        return int(digest[:32], 16)
+
+    def __contains__(self, digest: str) -> bool:
+        if self._ids is None:
+            rows = self._store.run("SELECT raw_sha256 FROM messages UNION ALL SELECT raw_sha256 FROM quarantine")
+            self._ids = {self._id(h) for (h,) in rows}
+        return self._id(digest) in self._ids
+
+    def add(self, digests: Iterable[str]) -> None:
+        if self._ids is not None:
+            self._ids.update(self._id(d) for d in digests)
+
+
 @dataclass
 class _Started:
     """A batch hashed, its known messages set aside and the rest handed to the parser: not yet stored."""
@@ -117,14 +142,14 @@ class _Started:
     also_in_flight: set[str]     # in the batch before too, which was not stored yet when this one started
 
 
-def _start_batch(store: Store, batch: list[RawMessage], parser: Parser, in_flight: Iterable[str] = ()) -> _Started:
+def _start_batch(store: Store, batch: list[RawMessage], parser: Parser, known: KnownContent,
+                 in_flight: Iterable[str] = ()) -> _Started:
     """Hash the batch, skip what is stored and start parsing the rest. A message also in `in_flight` (the batch
     before, not yet stored) is parsed here too, and settled when this batch is stored: by then it is stored, or
     was dropped as forgotten, which only that batch's parse could tell."""
     counts = Counts(read=len(batch))
     locations, todo = [], {}
     hashed = [(m, content_sha256(m.raw)) if m.raw is not None else (m, None) for m in batch]
-    known = store.known_hashes([h for _, h in hashed if h])
     for message, digest in hashed:
         if digest is None:                       # a known Maildir file, not read again
             counts.duplicate += 1
@@ -140,7 +165,8 @@ def _start_batch(store: Store, batch: list[RawMessage], parser: Parser, in_fligh
     return _Started(batch, hashed, locations, todo, results, counts, set(todo).intersection(in_flight))
 
 
-def _finish_batch(store: Store, run_id: int, started: _Started, also: Callable[[], None] | None = None) -> Counts:
+def _finish_batch(store: Store, run_id: int, started: _Started, known: KnownContent,
+                  also: Callable[[], None] | None = None) -> Counts:
     """Wait for the batch's parse and write all of it in one transaction (with `also`, the caller's own
     bookkeeping, inside it)."""
     counts, locations, todo, hashed = started.counts, started.locations, started.todo, started.hashed
@@ -150,7 +176,7 @@ def _finish_batch(store: Store, run_id: int, started: _Started, also: Callable[[
         counts.unsaved = True
         return counts
     results = started.results()
-    stored_meanwhile = store.known_hashes(sorted(started.also_in_flight))
+    stored_meanwhile = {digest for digest in started.also_in_flight if digest in known}
     records, quarantined, dropped = [], [], set()
     forgotten = Forgotten.load(store)            # None until someone is forgotten: until then this costs nothing
     for (digest, message), (record, reason) in zip(todo.items(), results):
@@ -177,14 +203,15 @@ def _finish_batch(store: Store, run_id: int, started: _Started, also: Callable[[
     store.save_batch(run_id, records, locations, quarantined,
                      {"read": counts.read, "new": counts.new, "duplicate": counts.duplicate,
                       "quarantined": counts.quarantined, "forgotten": counts.forgotten}, also)
+    known.add([r["raw_sha256"] for r in records] + [q["raw_sha256"] for q in quarantined])
     return counts
 
 
-def ingest_batch(store: Store, run_id: int, batch: list[RawMessage], parser: Parser,
+def ingest_batch(store: Store, run_id: int, batch: list[RawMessage], parser: Parser, known: KnownContent,
                  also: Callable[[], None] | None = None) -> Counts:
-    """Store one batch: hash, skip what is known, parse the rest, write all of it in one transaction (with
+    """Store one batch: hash, skip what is `known`, parse the rest, write all of it in one transaction (with
     `also`, the caller's own bookkeeping, inside it)."""
-    return _finish_batch(store, run_id, _start_batch(store, batch, parser), also)
+    return _finish_batch(store, run_id, _start_batch(store, batch, parser, known), known, also)
 
 
 def ensure_bodies(store: Store, identity: Identity) -> int:
@@ -219,12 +246,12 @@ def ingest_messages(store: Store, run_id: int, messages: Iterable[RawMessage], *
     """Store every message in `messages`, one committed batch at a time. Batch n+1 is read, hashed and parsing
     on the workers while batch n is written, so neither the cores nor the database wait for the other (at 20k
     messages the workers sat idle for a fifth of the run while batches were stored)."""
-    total, unsaved = Counts(), Counts()
+    total, unsaved, known = Counts(), Counts(), KnownContent(store)
     own_parser = parser is None
     parser = parser or Parser()
 
     def finish(started: _Started) -> None:
-        counts = _finish_batch(store, run_id, started)
+        counts = _finish_batch(store, run_id, started, known)
         total.add(counts)
         if counts.unsaved:
             unsaved.add(counts)
@@ -235,7 +262,7 @@ def ingest_messages(store: Store, run_id: int, messages: Iterable[RawMessage], *
     try:
         previous: _Started | None = None
         for batch in _batched(messages, batch_size):
-            started = _start_batch(store, batch, parser, in_flight=previous.todo if previous else ())
+            started = _start_batch(store, batch, parser, known, in_flight=previous.todo if previous else ())
             if previous is not None:
                 finish(previous)
             previous = started

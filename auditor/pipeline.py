@@ -77,9 +77,9 @@ def harvest(store: Store, run_id: int, account, *, progress: Callable[[str, int 
     """Fetch the account's new mail folder by folder, each batch stored with its UID mark in one transaction."""
     from .faults import fault_point
     from .harvest import Harvester, iter_batches, plan_folders
-    from .ingest import Parser, ingest_batch
+    from .ingest import KnownContent, Parser, ingest_batch
 
-    counts, parser, result = Counts(), Parser(), None
+    counts, parser, result, known = Counts(), Parser(), None, KnownContent(store)
     with (harvester or Harvester(account)) as h:
         plan = plan_folders(h.folders(), account.folders)
         result = HarvestResult(account.name, plan.chosen, counts)
@@ -95,7 +95,7 @@ def harvest(store: Store, run_id: int, account, *, progress: Callable[[str, int 
                 for batch in iter_batches(h, folder, mark, on_total):
                     if mark and batch.uidvalidity != mark[0] and folder not in result.rescanned:
                         result.rescanned.append(folder)
-                    done = ingest_batch(store, run_id, batch.messages, parser,
+                    done = ingest_batch(store, run_id, batch.messages, parser, known,
                                         also=lambda b=batch: store.set_harvest_mark(
                                             account.name, b.folder, b.uidvalidity, b.last_uid, len(b.messages)))
                     counts.add(done)

@@ -131,19 +131,6 @@ class Store:
                          [status, now(), json.dumps(detail or {}, default=str), run_id])
 
     # -- ingest ----------------------------------------------------------------------------------------------
-    def known_hashes(self, hashes: list[str]) -> set[str]:
-        if not hashes:
-            return set()
-        frame = pl.DataFrame({"h": hashes})
-        self.con.register("_hashes", frame)
-        try:
-            rows = self.run(
-                "SELECT h FROM _hashes WHERE h IN (SELECT raw_sha256 FROM messages) "
-                "OR h IN (SELECT raw_sha256 FROM quarantine)")
-        finally:
-            self.con.unregister("_hashes")
-        return {r[0] for r in rows}
-
     def known_locations(self, kind: str, source: str) -> set[tuple[str, str]]:
         rows = self.run("SELECT folder, location FROM locations WHERE kind = ? AND source = ?",
                                 [kind, source])

@@ -85,7 +85,9 @@ def _note(i: int, sender: str = "p{i}@x.org") -> bytes:
 
 def test_a_message_in_two_batches_parsing_side_by_side_is_stored_once(tmp_path):
     """Batch n+1 is parsing while batch n is written: a copy in each (Sent and All Mail, side by side in the
-    stream) is one new message and one duplicate, and a copy naming a forgotten person is forgotten twice."""
+    stream) is one new message and one duplicate, and a copy naming a forgotten person is forgotten twice. What
+    is known is kept in memory through the run (a copy two batches later is a duplicate) and read from the
+    database by the next run."""
     from auditor.forget import forget_addresses
     from auditor.ingest import ingest_messages
     from auditor.sources import RawMessage
@@ -96,10 +98,11 @@ def test_a_message_in_two_batches_parsing_side_by_side_is_stored_once(tmp_path):
                         [RawMessage("eml", "seed", "Inbox", "seed", _note(999, "gone@x.org"))])
     forget_addresses(db, ["gone@x.org"])
 
-    size = 70                                      # above PARALLEL_THRESHOLD: both batches go to the pool
-    raws = [_note(i) for i in range(2 * size)]
+    size = 70                                      # above PARALLEL_THRESHOLD: the batches go to the pool
+    raws = [_note(i) for i in range(3 * size)]
     raws[size] = raws[size - 1]                     # the last of batch 1 is the first of batch 2
     raws[size - 2] = raws[size + 1] = _note(500, "gone@x.org")
+    raws[2 * size + 5] = raws[3]                    # batch 3 repeats batch 1, stored two batches before
     stream = [RawMessage("eml", "src", "All", f"m{i}", raw) for i, raw in enumerate(raws)]
     parser = Parser(2)
     try:
@@ -108,11 +111,16 @@ def test_a_message_in_two_batches_parsing_side_by_side_is_stored_once(tmp_path):
             counts = ingest_messages(store, run_id, stream, batch_size=size, parser=parser)
             stored = table_counts(store)
             row = store.run('SELECT "read", new, duplicate, forgotten FROM runs WHERE run_id = ?', [run_id])[0]
+            # Another run reads what is stored from the database: the same content elsewhere is all duplicate.
+            again = ingest_messages(store, store.begin_run("ingest"),
+                                    [RawMessage("eml", "copy", "All", f"c{i}", raw) for i, raw in enumerate(raws[:size])],
+                                    batch_size=size, parser=parser)
     finally:
         parser.close()
-    assert (counts.read, counts.new, counts.duplicate, counts.forgotten) == (140, 137, 1, 2)
-    assert row == (140, 137, 1, 2)
-    assert stored == {"messages": 137, "locations": 138, "quarantine": 0}
+    assert (counts.read, counts.new, counts.duplicate, counts.forgotten) == (210, 206, 2, 2)
+    assert row == (210, 206, 2, 2)
+    assert stored == {"messages": 206, "locations": 208, "quarantine": 0}
+    assert (again.new, again.duplicate, again.forgotten) == (0, 69, 1)
 
 
 def test_a_batch_ends_at_its_size_or_its_bytes_whichever_comes_first():
