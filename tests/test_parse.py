@@ -274,3 +274,21 @@ def test_mail_without_list_headers_is_always_read_whole():
     raw = NEWSLETTER.replace(b"List-Unsubscribe: <mailto:leave@readingweekly.example>\r\n", b"").replace(
         b"Precedence: bulk\r\n", b"")
     assert parse_raw(raw, may_defer_body=True) == parse_raw(raw)
+
+
+def test_mail_parser_reads_the_body_and_its_defects_while_headers_are_read_here():
+    """mail-parser is handed the MIME headers and the parts only (parse._body_view); what it finds wrong in the
+    body is still flagged, and the headers it never saw are still read."""
+    received = b"".join(b"Received: from relay%d.example by mx.example; Tue, 3 Mar 2026 10:0%d:00 +0000\r\n" % (i, i % 10)
+                        for i in range(50))
+    raw = (received + b"From: Pat Lee <pat@elsewhere.example>\r\nTo: Sam <sam@ourteam.example>, "
+           b"Kim <kim@ourteam.example>\r\nSubject: Gr\xc3\xbc\xc3\x9fe\r\nMessage-ID: <d1@elsewhere.example>\r\n"
+           b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+           b"Gr\xfc\xdfe aus K\xf6ln\r\n")     # latin-1 bytes labelled utf-8
+    rec = parse_raw(raw)
+    assert "defects:CharsetDecodeDefect" in rec["flags"]
+    assert rec["body_text"].startswith("Gr") and "aus K" in rec["body_text"] and rec["body_kind"] == "plain"
+    assert rec["subject"] == "Grüße" and rec["from_addr"] == "pat@elsewhere.example"
+    assert [r["addr"] for r in rec["recipients"]] == ["sam@ourteam.example", "kim@ourteam.example"]
+    # No Date header: the newest Received stamp stands in, which mail-parser was not given.
+    assert rec["date_source"] == "received" and rec["sent_at"].isoformat() == "2026-03-03T10:00:00+00:00"
