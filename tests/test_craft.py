@@ -10,7 +10,7 @@ from auditor.store import Store
 from auditor.tag import run_tag
 from auditor.tag.audience import lsh_bands, personalization
 from auditor.tag.craft import craft_features, sentence_craft
-from auditor.tag.measures import measure_frame, reading_grade, syllables
+from auditor.tag.measures import measure_frame, reading_grade, sentiment, syllables
 
 from conftest import make_settings
 
@@ -113,6 +113,15 @@ def test_syllables_and_reading_grade_by_hand():
     assert reading_grade(0, 0, 0) is None
 
 
+def test_sentiment_is_the_mean_over_sentences_with_words():
+    warm = ["Your talk was wonderful and I loved it.", "Thanks,", "Ana"]
+    cold = ["This delay is terrible and awful.", "I am disappointed."]
+    assert sentiment(warm) > 0.3 and sentiment(cold) < -0.3
+    assert sentiment(["--", "...", ""]) == 0.0 and sentiment([]) == 0.0
+    # A long message is not more positive for repeating itself (a whole-text score climbs toward 1 with length).
+    assert sentiment(warm * 40) == pytest.approx(sentiment(warm))
+
+
 def test_measures_of_one_message():
     body = ("Hi Dana,\n\nYour library talk was wonderful and I loved it. How did the students like it? "
             "Would you give $50 this spring?\n\nThanks,\nAna\n\n-- \nAna Ruiz | Riverbend\n\n> old quoted text")
@@ -122,7 +131,7 @@ def test_measures_of_one_message():
     assert row["sentences"][0] == "Hi Dana,"
     assert row["question_count"] == 2 and row["subject_words"] == 5
     assert row["word_count"] == len(row["clean"].split())
-    assert row["sentiment"] > 0.5                       # "wonderful", "loved", "thanks"
+    assert row["sentiment"] == pytest.approx(sentiment(row["sentences"])) and row["sentiment"] > 0.2
     assert row["reading_grade"] is not None and len(row["signature"]) == RULES["audience"]["template_num_perm"]
     hostile = measure_frame(pl.DataFrame({"raw_sha256": ["h"], "subject": [None], "body_text": [""]}), RULES).to_dicts()[0]
     assert (hostile["word_count"], hostile["reading_grade"], hostile["signature"], hostile["sentiment"]) == (0, None, None, 0.0)
