@@ -203,7 +203,7 @@ def rewrite(store: Store, plan: ForgetPlan) -> ForgetResult:
     result.derived_rows = sum(store.scalar(f"SELECT count(*) FROM {_ident(t)}") for t in DERIVED_TABLES if t in tables)
     key = store.secret_key(KEY_NAME)
     plan.hashes = {a: address_hash(key, a) for a in plan.addresses}
-    store.run("CHECKPOINT")              # the old WAL is empty from here on: nothing in it could meet the new file
+    store.checkpoint()                   # the old WAL is empty from here on: nothing in it could meet the new file
     lock = None
     try:
         work.mkdir(mode=0o700)

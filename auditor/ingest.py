@@ -273,6 +273,8 @@ def ingest_messages(store: Store, run_id: int, messages: Iterable[RawMessage], *
             parser.close()
     if unsaved.read:
         store.add_counts(run_id, read=unsaved.read, duplicate=unsaved.duplicate)
+    if total.new or total.quarantined:
+        store.checkpoint()
     return total
 
 

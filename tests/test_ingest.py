@@ -229,3 +229,14 @@ def test_a_50_mb_file_that_is_not_mail_is_quarantined_with_its_reason_and_bytes(
         (reason, size, stored), = store.run("SELECT reason, size, raw FROM quarantine")
     assert reason == "not an email: the file is a PDF document" and size == len(data) and bytes(stored) == data
     assert baseline_peak < peak < baseline_peak + GROWTH_PER_BYTE * len(data), (baseline_peak, peak, len(data))
+
+
+def test_an_ingest_ends_with_its_messages_in_the_database_file_not_in_the_wal(tmp_path):
+    """The WAL is checkpointed at 1 GB, not 16 MB (store.CHECKPOINT_THRESHOLD); an ingest checkpoints once at its
+    end instead, so what it stored does not sit in memory through the stages after it."""
+    db = tmp_path / "a.duckdb"
+    with Store.open(db) as store:
+        ingest_paths(store, store.begin_run("ingest"), [MAILBOX])
+        wal = db.with_name(db.name + ".wal")
+        assert not wal.exists() or wal.stat().st_size == 0
+        assert store.scalar("SELECT count(*) FROM messages") == 12

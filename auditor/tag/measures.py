@@ -159,14 +159,15 @@ def ensure_measures(store: Store, raw_sha256s: Sequence[str], rules: dict, *, wo
     if workers <= 1:
         for args in inputs():
             save(_worker(args))
-        return len(missing)
-    # At most two chunks per worker in flight: memory stays flat however many messages there are.
-    with ProcessPoolExecutor(workers, mp_context=get_context("forkserver")) as pool:
-        pending: deque = deque()
-        for args in inputs():
-            pending.append(pool.submit(_worker, args))
-            if len(pending) >= 2 * workers:
+    else:
+        # At most two chunks per worker in flight: memory stays flat however many messages there are.
+        with ProcessPoolExecutor(workers, mp_context=get_context("forkserver")) as pool:
+            pending: deque = deque()
+            for args in inputs():
+                pending.append(pool.submit(_worker, args))
+                if len(pending) >= 2 * workers:
+                    save(pending.popleft().result())
+            while pending:
                 save(pending.popleft().result())
-        while pending:
-            save(pending.popleft().result())
+    store.checkpoint()
     return len(missing)
