@@ -93,6 +93,7 @@ def tag_frames(messages: pl.LazyFrame, identity: Identity, rules: dict, ruleset:
         measured = measure_frame(asks.select("raw_sha256", "subject", "body_text"), rules)
     else:
         measured = measures(hashes)
+    mails = mails.drop("body_text")          # read for out-of-office replies and measures: held no longer
     asks = asks.drop("body_text").join(measured.select(MEASURE_COLUMNS), on="raw_sha256", how="left").with_columns(
         pl.col("clean").fill_null(""), pl.col("sentences").fill_null(pl.lit([], pl.List(pl.String))),
     ).with_columns(first_sentence=pl.col("sentences").list.first().fill_null(""))
