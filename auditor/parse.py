@@ -174,7 +174,7 @@ def _body_view(msg: email.message.Message) -> email.message.Message:
     (MIME structure, charsets); date and address problems are flagged here."""
     view = email.message.Message(policy=compat32)
     for name, value in msg.items():
-        if name.lower().startswith("content-") or name.lower() == "mime-version":
+        if name.lower().startswith(("content-", "mime-version")):
             view[name] = value
     # The stored payload itself: get_payload() would decode undeclared 8-bit text lossily, hiding what
     # mail-parser reports as a charset defect (it reads `_payload` the same way).
@@ -387,7 +387,7 @@ def parse_raw(raw: bytes, envelope_date: datetime | None = None, *, may_defer_bo
         try:
             parsed = mailparser.MailParser(message=_body_view(msg))
         except RecursionError:
-            raise
+            raise                           # parse_or_reason names it: a structure nested too deeply
         except Exception as exc:  # noqa: BLE001 - a parser crash on hostile input is a quarantine reason
             raise Unparseable(f"parser failed: {type(exc).__name__}: {exc}"[:500]) from None
     full = msg

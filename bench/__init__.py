@@ -38,7 +38,8 @@ STAGE_LABEL = {
     "e2e": "end to end (pipeline.audit)",
     "rerun": "re-run audit, nothing new",
 }
-CHILD_TIMEOUT = 600
+CHILD_TIMEOUT = 600                 # seconds, or 5 ms a message when that is more (1M messages: 5,000 s)
+CHILD_SECONDS_PER_MESSAGE = 0.005
 
 
 # =============================================================================================================
@@ -470,11 +471,12 @@ def _run_child(stage: str, spec: dict) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(PROJECT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     cmd = [sys.executable, "-m", "bench", "--stage", stage, "--spec", json.dumps(spec)]
+    timeout = max(CHILD_TIMEOUT, spec.get("n", 0) * CHILD_SECONDS_PER_MESSAGE)
     t = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT)
+        proc = subprocess.run(cmd, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        return {"error": f"timed out after {CHILD_TIMEOUT} s", "stderr": (exc.stderr or "")[-4000:]
+        return {"error": f"timed out after {timeout:.0f} s", "stderr": (exc.stderr or "")[-4000:]
                 if isinstance(exc.stderr, str) else ""}
     wall = time.perf_counter() - t
     for line in reversed(proc.stdout.splitlines()):
@@ -688,7 +690,7 @@ def main(argv=None) -> int:
             print(f"[N={n}] generated {gen['files']} files ({gen['bytes'] / 1e6:.1f} MB) in {gen['seconds']:.1f} s "
                   f"(not timed); messages {gen['first_message'][:10]} .. {gen['last_message'][:10]}; "
                   f"as_of {as_of.date()}", flush=True)
-            common = {"maildir": str(maildir), "identity": identity, "as_of": as_of.isoformat()}
+            common = {"maildir": str(maildir), "identity": identity, "as_of": as_of.isoformat(), "n": n}
             size = {"n": n, "as_of": as_of.isoformat(), "generate": gen, "stages": {}}
             results["sizes"][str(n)] = size
 
