@@ -390,7 +390,6 @@ def parse_raw(raw: bytes, envelope_date: datetime | None = None, *, may_defer_bo
             raise                           # parse_or_reason names it: a structure nested too deeply
         except Exception as exc:  # noqa: BLE001 - a parser crash on hostile input is a quarantine reason
             raise Unparseable(f"parser failed: {type(exc).__name__}: {exc}"[:500]) from None
-    full = msg
     names = {k.lower() for k in msg.keys()}
     if not names & set(_MAIL_HEADERS):
         raise Unparseable("not an email: no mail header fields (From, To, Date, Message-ID, Subject, Received)")
@@ -423,7 +422,7 @@ def parse_raw(raw: bytes, envelope_date: datetime | None = None, *, may_defer_bo
 
     plain = "\n".join(parsed.text_plain).strip() if parsed else ""
     if "\x1b" in plain:
-        plain = _stdlib_text(full) or plain      # an escape-sequence charset (ISO-2022-JP) left undecoded
+        plain = _stdlib_text(msg) or plain      # an escape-sequence charset (ISO-2022-JP) left undecoded
     if parsed is None:
         body, body_kind = "", "deferred"
         flags.append("body_deferred")
@@ -443,7 +442,7 @@ def parse_raw(raw: bytes, envelope_date: datetime | None = None, *, may_defer_bo
     content_type = msg.get_content_type()
     subject = _decode(msg.get("Subject") or "")
     dsn_recipients, dsn_soft, dsn_status, dsn_original = (
-        _bounce(full) if _looks_like_bounce(msg, from_addr, subject) else ([], [], None, None))
+        _bounce(msg) if _looks_like_bounce(msg, from_addr, subject) else ([], [], None, None))
     if large and parsed:
         flags.append("large_text_parts_only")  # parsed without its attachments; the stored bytes are whole
     if "x-auditor-partial" in headers:
