@@ -38,6 +38,8 @@ STAGE_LABEL = {
     "e2e": "end to end (pipeline.audit)",
     "rerun": "re-run audit, nothing new",
 }
+# The stages that start from a copy of a prepared database, and which one.
+PREPARED_FROM = {"measure": "ingested", "tag": "tagged", "cluster": "tagged", "match": "tagged", "report": "matched"}
 CHILD_TIMEOUT = 600                 # seconds, or 5 ms a message when that is more (1M messages: 5,000 s)
 CHILD_SECONDS_PER_MESSAGE = 0.005
 
@@ -695,7 +697,7 @@ def main(argv=None) -> int:
             results["sizes"][str(n)] = size
 
             prepared = {k: str(base / f"prepared-{k}.duckdb") for k in ("ingested", "tagged", "matched")}
-            if set(wanted) & {"measure", "tag", "cluster", "match", "report"}:
+            if set(wanted) & PREPARED_FROM.keys():
                 prep = _run_child("prepare", dict(common, db=prepared["ingested"], prepared=prepared))
                 size["prepare"] = prep
                 if "error" in prep:
@@ -711,9 +713,8 @@ def main(argv=None) -> int:
                     rdir = base / f"run{r + 1}-{stage}"
                     rdir.mkdir()
                     db = rdir / "audit.duckdb"
-                    if stage in ("measure", "tag", "cluster", "match", "report"):
-                        source = {"measure": "ingested", "tag": "tagged", "cluster": "tagged", "match": "tagged",
-                                  "report": "matched"}[stage]
+                    if stage in PREPARED_FROM:
+                        source = PREPARED_FROM[stage]
                         if "error" in size.get("prepare", {}):
                             runs[stage].append({"error": "prepare failed"})
                             continue
