@@ -460,6 +460,9 @@ def query(name, list_, params, fmt, month, since, until, sender, campaign, setti
     for key, value in period.items():                # a report query takes its period from the period options
         if f"${key}" in sql:
             values.setdefault(key, value)
+    if "$parts" in sql:                               # a query the stages read in partitions: all of it at once
+        values.setdefault("parts", 1)
+        values.setdefault("part", 0)
     announce(settings)
     with pipeline.command_run(settings, "query", [name]) as (store, run_id):
         pipeline.up_to_match(store, run_id, settings)

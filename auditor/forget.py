@@ -33,6 +33,7 @@ import re
 import shutil
 import subprocess
 import sys
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parseaddr
@@ -420,19 +421,12 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-class _registered:
+def _registered(store: Store, **frames: pl.DataFrame) -> ExitStack:
     """Polars frames visible to SQL by name for the length of a block."""
-
-    def __init__(self, store: Store, **frames: pl.DataFrame):
-        self.store, self.frames = store, frames
-
-    def __enter__(self) -> None:
-        for name, frame in self.frames.items():
-            self.store.con.register(name, frame)
-
-    def __exit__(self, *exc) -> None:
-        for name in self.frames:
-            self.store.con.unregister(name)
+    stack = ExitStack()
+    for name, frame in frames.items():
+        stack.enter_context(store.registered(name, frame))
+    return stack
 
 
 def _ident(name: str) -> str:

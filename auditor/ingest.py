@@ -232,12 +232,9 @@ def ensure_bodies(store: Store, identity: Identity) -> int:
                      "flags": record["flags"]})
     frame = pl.DataFrame(rows, schema={"raw_sha256": pl.String, "body_text": pl.String, "body_kind": pl.String,
                                        "flags": pl.List(pl.String)})
-    store.con.register("_bodies", frame)
-    try:
+    with store.registered("_bodies", frame):
         store.run("UPDATE messages SET body_text = b.body_text, body_kind = b.body_kind, flags = b.flags "
                   "FROM _bodies b WHERE messages.raw_sha256 = b.raw_sha256")
-    finally:
-        store.con.unregister("_bodies")
     return frame.height
 
 

@@ -10,11 +10,16 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from . import queries
 from .config import Settings, digest
 from .faults import fault_point
 from .store import Store, now
 
 MATCH_RULE_SECTIONS = ("match", "answer", "clean")
+# Matching is set-based SQL and holds little in Python, so DuckDB gets more than the stores' default: its joins and
+# groupings over a million messages' sequences did not fit in 512 MB.
+MEMORY_LIMIT = "1GB"
+ANSWER_BATCH = 25_000       # answers whose bodies are read at once
 # Reply rate = recipients with a human answer within the window / delivered recipients (bounces excluded),
 # over sequences whose window has closed by the as-of date; pending sequences are counted apart.
 RATE_DEFINITION = ("Reply rate = people who sent a human answer within {window} days of the last touch, divided by "
@@ -31,15 +36,23 @@ def reply_rate(answered: int, delivered: int) -> float | None:
 
 
 def read_answers(store: Store, outcomes: pl.DataFrame, rules: dict) -> pl.DataFrame:
-    """What each human answer says, read from its own words (quoted history and signature removed)."""
+    """What each human answer says, read from its own words (quoted history and signature removed). The bodies
+    come in batches: a million messages' answers are hundreds of megabytes of text."""
     from .replies import answer_kinds
     from .tag.text import clean_with
 
-    ids = outcomes.filter(pl.col("outcome") == "human")["answer_message_id"].unique().to_list()
-    bodies = store.query("answer_bodies", message_ids=ids)
+    ids = outcomes.filter(pl.col("outcome") == "human").select("answer_message_id").unique()
     clean = clean_with(rules)
-    cleaned = bodies.with_columns(clean=pl.Series([clean(b) for b in bodies["body_text"].to_list()], dtype=pl.String))
-    kinds = answer_kinds(cleaned.lazy(), rules).select("answer_message_id", "answer_kind", "answer_phrase").collect()
+    kinds = []
+    with store.registered("_answers", ids):
+        for batch in store.con.sql(queries.get("answer_bodies")).to_arrow_reader(ANSWER_BATCH):
+            bodies = pl.from_arrow(batch)
+            cleaned = bodies.with_columns(
+                clean=pl.Series([clean(b) for b in bodies["body_text"].to_list()], dtype=pl.String))
+            kinds.append(answer_kinds(cleaned.lazy(), rules).select(
+                "answer_message_id", "answer_kind", "answer_phrase").collect())
+    kinds = pl.concat(kinds) if kinds else pl.DataFrame(
+        schema={"answer_message_id": pl.String, "answer_kind": pl.String, "answer_phrase": pl.String})
     joined = outcomes.join(kinds, on="answer_message_id", how="left")
     human = pl.col("outcome") == "human"
     return joined.with_columns(answer_kind=pl.when(human).then(pl.col("answer_kind")),
@@ -62,9 +75,10 @@ def run_match(store: Store, settings: Settings, run_id: int, *, force: bool = Fa
         return MatchResult(True)
     stamp = now()
     free_mail = list(settings.rules["match"]["free_mail_domains"])
-    with store.transaction():
-        touches = store.query("match_touches", window_days=window)
-        store.replace("touches", touches, in_transaction=True)
+    with store.memory_limit(MEMORY_LIMIT), store.transaction():
+        # Straight from query to table: at a million messages the touches are millions of rows Python need not hold.
+        store.run("DELETE FROM touches")
+        store.run(f"INSERT INTO touches BY NAME {queries.get('match_touches')}", {"window_days": window})
         fault_point("match.during_write")     # crash tests: touches replaced, outcomes not, nothing committed
         outcomes = store.query("match_outcomes", window_days=window, as_of=settings.as_of, free_mail=free_mail)
         outcomes = read_answers(store, outcomes, settings.rules).with_columns(

@@ -71,15 +71,16 @@ def _maildir_messages(root: Path, skip_folders: set[str], known: Callable[[str, 
             on_skip(f"{root}: folder {folder}")
             continue
         for sub in ("cur", "new"):
-            for entry in sorted(os.scandir(path / sub), key=lambda e: e.name):
-                if not entry.is_file() or entry.name.startswith("."):
-                    continue
+            # Names only, sorted: 681k directory entries of one folder held 204 MiB, their names 55 MiB.
+            with os.scandir(path / sub) as entries:
+                names = sorted(e.name for e in entries if e.is_file() and not e.name.startswith("."))
+            for name in names:
                 # Maildir file names change when flags change (the ":2,FLAGS" suffix); the part before it does not.
-                location = entry.name.split(":", 1)[0]
+                location = name.split(":", 1)[0]
                 if known("maildir", str(root), folder, location):
                     yield RawMessage("maildir", str(root), folder, location, None)
                     continue
-                yield RawMessage("maildir", str(root), folder, location, _read(Path(entry.path)))
+                yield RawMessage("maildir", str(root), folder, location, _read(path / sub / name))
 
 
 def _read(path: Path) -> bytes:

@@ -38,6 +38,11 @@ QUARANTINE_SCHEMA = {"raw_sha256": pl.String, "reason": pl.String, "size": pl.In
 # CONFLICT, DuckDB's insert took twelve times the bytes (800 MB for a 67 MB message), this way about four.
 LARGE_RAW = 1 << 20
 CHECKPOINT_THRESHOLD = "1GB"
+# DuckDB's own memory, of which it takes 80% of the machine by default and keeps what it reads cached: the stages
+# grew with the mailbox (a 300k ingest peaked at 1.4 GB). Past this it spills to a directory beside the database.
+# A stage that holds little in Python lends DuckDB more (Store.memory_limit). AUDITOR_DB_MEMORY raises the default
+# for a mailbox whose queries DuckDB cannot fit (it says "Out of Memory").
+MEMORY_LIMIT = os.environ.get("AUDITOR_DB_MEMORY", "512MB")
 
 
 def now() -> datetime:
@@ -50,6 +55,8 @@ class Store:
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path):
         self.con = con
         self.path = path
+        self._spooled: dict[str, list[Path]] = {}
+        self._work_dir: Path | None = None
 
     # -- opening -------------------------------------------------------------------------------------------
     @classmethod
@@ -74,6 +81,7 @@ class Store:
             raise UsageError(f"{path} is not a database the auditor can open ({str(exc).splitlines()[0]}): "
                              f"pass another --db.") from None
         store = cls(con, path)
+        con.execute("SET memory_limit = ?", [MEMORY_LIMIT])
         if not read_only:
             # DuckDB checkpoints when its WAL passes 16 MB, and each checkpoint rewrites the key indexes whole:
             # an ingest of 100k messages spent a tenth of its time there, more the bigger the database. The
@@ -226,24 +234,82 @@ class Store:
                  {"a": account, "f": folder, "v": uidvalidity, "u": last_uid, "n": added, "t": now()})
 
     # -- derived stages ----------------------------------------------------------------------------------------
+    @contextmanager
+    def registered(self, name: str, frame: pl.DataFrame) -> Iterator[None]:
+        """`frame` readable by SQL as `name` for the duration of the block."""
+        self.con.register(name, frame)
+        try:
+            yield
+        finally:
+            self.con.unregister(name)
+
+    @contextmanager
+    def memory_limit(self, limit: str) -> Iterator[None]:
+        """DuckDB may use `limit` (or MEMORY_LIMIT, if that is more) for the duration of the block."""
+        if _bytes(limit) > _bytes(MEMORY_LIMIT):
+            self.run("SET memory_limit = ?", [limit])
+        try:
+            yield
+        finally:
+            self.run("SET memory_limit = ?", [MEMORY_LIMIT])
+
+    # -- a stage's working data ---------------------------------------------------------------------------------
+    @property
+    def work_dir(self) -> Path:
+        """Where a stage that works in batches keeps what one step hands the next, as Parquet files: beside the
+        database and owner-only like it (a temporary directory for a database in memory). Working data kept in
+        DuckDB tables, even temporary ones, stayed in memory and grew with the mailbox; files do not."""
+        if self._work_dir is None:
+            if self.path.name == ":memory:":
+                import tempfile
+
+                self._work_dir = Path(tempfile.mkdtemp(prefix="auditor-work-"))
+            else:
+                self._work_dir = self.path.with_name(self.path.name + ".work")
+        return self._work_dir
+
+    def append(self, name: str, frame: pl.DataFrame) -> None:
+        """Add `frame`'s rows to the working data `name`, which SQL then reads as a view of that name."""
+        self._spool_file(name, lambda path: frame.write_parquet(path))
+
+    def spool(self, name: str, sql: str, params: Any = None) -> None:
+        """The rows of `sql` as the working data `name` (a view of that name), written to disk, not held."""
+        self._spool_file(name, lambda path: self.run(f"COPY ({sql}) TO '{_quoted(path)}' (FORMAT parquet)", params))
+
+    def _spool_file(self, name: str, write: Callable[[Path], Any]) -> None:
+        self.work_dir.mkdir(mode=0o700, exist_ok=True)
+        files = self._spooled.setdefault(name, [])
+        files.append(self.work_dir / f"{name}-{len(files):06d}.parquet")
+        write(files[-1])
+        # The files by name, not a glob: a database path may hold the characters a glob reads as patterns.
+        listed = ", ".join(f"'{_quoted(f)}'" for f in files)
+        self.run(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet([{listed}])")
+
+    def clear_work(self) -> None:
+        """Drop the working data: its views and its files, also those a killed run left behind."""
+        import shutil
+
+        for name in self._spooled:
+            self.run(f"DROP VIEW IF EXISTS temp.{name}")
+        self._spooled.clear()
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+
     def replace(self, table: str, frame: pl.DataFrame, *, in_transaction: bool = False) -> None:
         """Swap a derived table's contents for `frame` (columns by name), in a transaction of its own unless
         the caller holds one (so several tables change together)."""
-        self.con.register("_frame", frame)
-        try:
-            if not in_transaction:
-                self.con.begin()
-            self.run(f"DELETE FROM {table}")
-            cols = ", ".join(f'"{c}"' for c in frame.columns)
-            self.run(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _frame")
-            if not in_transaction:
-                self.con.commit()
-        except BaseException:
-            if not in_transaction:
-                self.con.rollback()
-            raise
-        finally:
-            self.con.unregister("_frame")
+        with self.registered("_frame", frame):
+            try:
+                if not in_transaction:
+                    self.con.begin()
+                self.run(f"DELETE FROM {table}")
+                cols = ", ".join(f'"{c}"' for c in frame.columns)
+                self.run(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _frame")
+                if not in_transaction:
+                    self.con.commit()
+            except BaseException:
+                if not in_transaction:
+                    self.con.rollback()
+                raise
 
     def stage_fingerprint(self, stage: str) -> str | None:
         rows = self.run("SELECT fingerprint FROM stage_state WHERE stage = ?", [stage])
@@ -271,3 +337,16 @@ class Store:
     def run(self, sql: str, params: Any = None) -> list[tuple]:
         """Execute and fetch everything: DuckDB 2 refuses new work on a connection with a result left unread."""
         return self.con.execute(sql, params).fetchall()
+
+
+def _quoted(path: Path) -> str:
+    """A path inside a single-quoted SQL string."""
+    return str(path).replace("'", "''")
+
+
+def _bytes(size: str) -> float:
+    """'512MB', '1.5 GiB' -> bytes, for comparing DuckDB memory settings (MB is 1000², MiB 1024², as DuckDB reads
+    them)."""
+    number, unit = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?(i?)B)?\s*", size, re.IGNORECASE).groups()[:2]
+    unit = (unit or "B").upper()
+    return float(number) * (1024 if "I" in unit else 1000) ** "BKMGT".index(unit[0])

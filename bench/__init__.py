@@ -329,7 +329,7 @@ def stage_measure(spec: dict) -> dict:
 
     settings, store, run_id, cold = _open_prepared(spec, "measure")
     identity, _ = resolve_identity(store, settings)
-    mails = build_mails(store.query("load_messages").lazy(), identity, settings.rules)
+    mails = build_mails(store.query("load_messages", parts=1, part=0).lazy(), identity, settings.rules)
     hashes = mails.filter(pl.col("direction") == "out").select("raw_sha256").collect()["raw_sha256"].to_list()
     _mark()
     with _TreeSampler() as tree:

@@ -1,4 +1,4 @@
--- Every stored message with the header fields the stages read and the start of its body, one row per distinct raw content (no raw bytes).
+-- Every stored message with the header fields the stages read and the start of its body, one row per distinct raw content (no raw bytes), in $parts partitions by Message-ID: this is partition $part (0 of 1: all of them).
 select
     m.raw_sha256, m.mail_key, m.message_id, m.in_reply_to, m.reference_ids, m.from_addr, m.from_name,
     m.recipients, m.undisclosed, m.sent_at, m.subject, m.content_type, m.dsn_recipients,
@@ -18,3 +18,4 @@ select
                     or k like 'x-mailgun%' or k like 'x-sg-%' or k like 'x-ses%')) > 0 as h_merge_header,
     (select list(distinct l.folder order by l.folder) from locations l where l.raw_sha256 = m.raw_sha256) as folders
 from messages m
+where hash(m.message_id) % $parts = $part

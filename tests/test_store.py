@@ -126,3 +126,32 @@ def test_every_file_an_audit_writes_is_readable_by_its_owner_only(tmp_path):
     for path in written:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode & 0o077 == 0, f"{path.relative_to(tmp_path)} is {oct(mode)}"
+
+
+def test_duckdb_is_held_to_the_memory_limit_and_a_stage_may_lend_it_more(tmp_path):
+    from auditor.store import MEMORY_LIMIT, _bytes
+
+    def limit(store):
+        return _bytes(store.scalar("SELECT current_setting('memory_limit')"))
+
+    with Store.open(tmp_path / "a.duckdb") as store:
+        assert limit(store) == pytest.approx(_bytes(MEMORY_LIMIT), rel=0.01)      # not 80% of the machine
+        with store.memory_limit("4GB"):
+            assert limit(store) == pytest.approx(_bytes("4GB"), rel=0.01)
+        assert limit(store) == pytest.approx(_bytes(MEMORY_LIMIT), rel=0.01)
+        with store.memory_limit("1MB"):                                       # never less than the default
+            assert limit(store) == pytest.approx(_bytes(MEMORY_LIMIT), rel=0.01)
+
+
+def test_working_data_is_read_as_a_view_and_leaves_no_file_behind(tmp_path):
+    import polars as pl
+
+    with Store.open(tmp_path / "a.duckdb") as store:
+        store.append("_w", pl.DataFrame({"n": [1, 2]}))
+        store.append("_w", pl.DataFrame({"n": [3]}))
+        store.spool("_s", "SELECT sum(n) AS total FROM _w")
+        assert store.scalar("SELECT total FROM _s") == 6
+        assert all(oct(f.stat().st_mode)[-3:] == "600" for f in store.work_dir.iterdir())
+        store.clear_work()
+        assert not store.work_dir.exists()
+        assert not store.run("SELECT * FROM duckdb_views() WHERE view_name IN ('_w', '_s')")

@@ -176,3 +176,35 @@ Sam
                         for d in (3, 4)}
         assert store.run("SELECT flags FROM messages WHERE message_id = '<appeal-0303@brightpath.org>'") == [([],)]
         assert run_tag(store, settings, run_id).skipped          # nothing left to read: the next run does nothing
+
+
+def test_tagging_in_small_batches_gives_the_same_tables_as_in_one(demo, tmp_path, monkeypatch):
+    """The stage cuts messages, asks and (ask, recipient) pairs into batches so its memory stays flat; where the
+    cuts fall must change nothing: threads, template clusters and warmth all reach across them."""
+    import shutil
+
+    import auditor.tag as tag
+    from auditor.samplegen import TEAM_DOMAIN
+    from auditor.store import Store
+
+    shutil.copy(demo[0] / "demo.duckdb", tmp_path / "audit.duckdb")
+    settings = make_settings(tmp_path, me=(f"@{TEAM_DOMAIN}",), as_of="2026-11-01")
+    tables = {"mails": "mail_key", "tags": "message_id, recipient", "tag_sentences": "message_id, idx",
+              "templates": "message_id"}
+
+    def tag_with(batch: int) -> dict[str, pl.DataFrame]:
+        monkeypatch.setattr(tag, "TAG_BATCH", batch)
+        with Store.open(tmp_path / "audit.duckdb") as store:
+            store.run("DELETE FROM stage_state WHERE stage = 'templates'")      # cluster afresh each time
+            run_tag(store, settings, store.begin_run("tag"), force=True)
+            return {t: store.frame(f"SELECT * {'EXCLUDE (run_id, tagged_at)' if t == 'tags' else ''} FROM {t} "
+                                   f"ORDER BY {key}") for t, key in tables.items()}
+
+    whole, cut = tag_with(1_000_000), tag_with(97)
+    with Store.open(tmp_path / "audit.duckdb") as store:
+        messages, asks = store.run("SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM templates)")[0]
+    assert messages > 10 * 97 and asks > 10 * 97           # many batches of each kind
+    assert whole["tags"]["template_id"].drop_nulls().n_unique() > 10
+    for table in tables:
+        assert cut[table].equals(whole[table]), table
+    assert not (tmp_path / "audit.duckdb.work").exists()      # the batches' working files are gone

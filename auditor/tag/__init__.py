@@ -3,11 +3,17 @@ with the scores and reasons that decided them, and keep its sentences coloured f
 
 Direction is decided here, from the identity, so a wrong identity is fixed by re-tagging, not re-ingesting.
 A run whose inputs (messages, identity, rules) did not change does nothing.
+
+The stage works in batches of TAG_BATCH, so its memory does not grow with the mailbox: messages by Message-ID
+into mails, asks by number into labels and sentences, (ask, recipient) pairs by the recipient's address into
+warmth. What one step hands the next waits on disk as Parquet, which SQL reads as views named `_tag_*`
+(Store.append). The derived tables are rewritten in one transaction, so a kill leaves the last run's whole.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
@@ -17,22 +23,30 @@ from ..errors import IdentityUnknown
 from ..faults import fault_point
 from ..ingest import ensure_bodies
 from ..store import Store, now
-from .audience import TEMPLATE_RULES, TEMPLATES_VERSION, tag_audience, template_clusters
+from .audience import tag_audience
 from .mails import build_mails, is_me
 from .craft import craft_features
-from .measures import ensure_measures, measure_frame, measures_version
+from .measures import ensure_measures, measures_version
+from .templates import TEMPLATE_RULES, TEMPLATES_VERSION, template_clusters
 from .text import colour_sentences, message_text_features, sentence_frame
 from .warmth import tag_warmth
 from ..replies import return_date
 from ..sources import SENT_FOLDER
-from ..threads import thread_ids
+from ..threads import thread_mails
 
 TAG_RULE_SECTIONS = ("clean", "ask", "audience", "focus", "warmth", "match", "craft")
-MEASURE_COLUMNS = ["raw_sha256", "clean", "sentences", "signature", "word_count", "question_count", "subject_words",
-                   "reading_grade", "sentiment"]
 CRAFT_FLAGS = ("chunked", "opt_out", "commitment_stated", "offers_first", "gratitude")
 MAIL_COLUMNS = ["mail_key", "message_id", "raw_sha256", "direction", "from_addr", "sent_at", "subject",
-                "in_reply_to", "reference_ids", "folders", "automated", "message_id_reused", "thread_id", "return_date"]
+                "in_reply_to", "reference_ids", "folders", "automated", "message_id_reused", "return_date"]
+# What labelling reads of an ask besides its measures, and what the tags table takes of its labels.
+ASK_COLUMNS = ["message_id", "mail_key", "raw_sha256", "from_addr", "sent_at", "subject", "recipients_ext",
+               "co_recipients", "undisclosed", "h_list_unsubscribe", "h_list_id", "h_precedence", "h_mailer",
+               "h_merge_header"]
+LABEL_COLUMNS = ["message_id", "mail_key", "from_addr", "subject", "ask_kind", "ask_sentence", "ask_size", "audience",
+                 "audience_score", "audience_reasons", "focus", "other_share", "focus_reasons", "template_id",
+                 "open_questions", "closed_questions", *CRAFT_FLAGS, "craft_reasons", "word_count", "question_count",
+                 "subject_words", "reading_grade", "sentiment", "personalization", "co_recipients"]
+TAG_BATCH = 25_000      # messages, asks or (ask, recipient) pairs in memory at once
 INFER_MIN_SHARE = 0.05
 
 
@@ -66,18 +80,12 @@ def resolve_identity(store: Store, settings: Settings) -> tuple[Identity, bool]:
     return infer_identity(store), True
 
 
-def tag_frames(messages: pl.LazyFrame, identity: Identity, rules: dict, ruleset: str,
-               measures: Callable[[list[str]], pl.DataFrame] | None = None,
-               templates: Callable[[], pl.DataFrame | None] | None = None) -> dict[str, pl.DataFrame]:
-    """The whole tag stage as frames in, frames out: mails, tags, tag_sentences and templates.
-
-    `measures(raw_sha256s)` gives the stored per-message measures of the asks (tag.measures); without it they are
-    computed here from the messages' body_text, which is what a test of a few messages wants. `templates()` gives
-    the stored template clusters of these same asks, or None when they must be computed again."""
-    mails = build_mails(messages, identity, rules).collect()
-    mails = mails.with_columns(thread_ids(mails))
+def mail_rows(messages: pl.DataFrame, identity: Identity, rules: dict) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One partition of stored messages (rows of load_messages) -> its mails (MAIL_COLUMNS) and its asks
+    (ASK_COLUMNS: the mails to someone outside the team, with those people as recipients_ext)."""
+    mails = build_mails(messages.lazy(), identity, rules).collect()
     # Out-of-office replies are few: read their return dates in Python, only for them.
-    autos = mails.filter(pl.col("automated") == "auto").select("mail_key", "subject", "body_text", "sent_at")
+    autos = mails.filter(pl.col("automated") == "auto")
     returns = autos.select("mail_key", return_date=pl.Series(
         [return_date(f"{subject or ''}\n{body or ''}"[:2000], sent) for subject, body, sent in
          autos.select("subject", "body_text", "sent_at").iter_rows()], dtype=pl.Date))
@@ -88,24 +96,20 @@ def tag_frames(messages: pl.LazyFrame, identity: Identity, rules: dict, ruleset:
         recipients_ext=ext.list.unique(maintain_order=True),
         co_recipients=(visible.cast(pl.Int32) - 1).clip(lower_bound=0),
     )
-    hashes = asks["raw_sha256"].to_list()
-    if measures is None:
-        measured = measure_frame(asks.select("raw_sha256", "subject", "body_text"), rules)
-    else:
-        measured = measures(hashes)
-    mails = mails.drop("body_text")          # read for out-of-office replies and measures: held no longer
-    asks = asks.drop("body_text").join(measured.select(MEASURE_COLUMNS), on="raw_sha256", how="left").with_columns(
+    return mails.select(MAIL_COLUMNS), asks.select(ASK_COLUMNS)
+
+
+def label_asks(asks: pl.DataFrame, rules: dict) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A batch of asks with their measures and template cluster (tag_ask_batch) -> their labels (LABEL_COLUMNS,
+    with ask_idx) and their coloured sentences."""
+    asks = asks.with_columns(
         pl.col("clean").fill_null(""), pl.col("sentences").fill_null(pl.lit([], pl.List(pl.String))),
     ).with_columns(first_sentence=pl.col("sentences").list.first().fill_null(""))
     sentences = sentence_frame(asks, rules)
     coloured = colour_sentences(sentences.lazy(), rules).collect()
     features = message_text_features(coloured.lazy(), rules).collect()
     craft = craft_features(coloured.lazy().select("message_id", "idx", "text"), features.lazy(), rules)
-    clusters = templates() if templates is not None else None
-    if clusters is None:
-        clusters = template_clusters(asks, rules)
-    asks = asks.lazy().join(clusters.lazy(), on="message_id", how="left")
-    asks = tag_audience(asks, rules).join(features.lazy(), on="message_id", how="left").join(
+    labels = tag_audience(asks.lazy(), rules).join(features.lazy(), on="message_id", how="left").join(
         craft, on="message_id", how="left").with_columns(
         ask_kind=pl.col("ask_kind").fill_null("none"),
         focus=pl.col("focus").fill_null("neutral"),
@@ -113,42 +117,93 @@ def tag_frames(messages: pl.LazyFrame, identity: Identity, rules: dict, ruleset:
         craft_reasons=pl.col("craft_reasons").fill_null(pl.lit([], pl.List(pl.String))),
         **{c: pl.col(c).fill_null(0) for c in ("open_questions", "closed_questions")},
         **{c: pl.col(c).fill_null(False) for c in CRAFT_FLAGS},
-    ).drop("clean", "sentences", "signature").collect()      # the texts are done with: joins below need not copy them
-
-    pairs = asks.select("message_id", "sent_at", recipient=pl.col("recipients_ext")).explode("recipient").with_columns(
-        recipient=pl.col("recipient").struct.field("addr")
-    ).drop_nulls("recipient").filter(pl.col("sent_at").is_not_null())
-    people = mails.lazy()
-    inbound = people.filter((pl.col("direction") == "in") & pl.col("automated").is_null()).select(
-        person="from_addr", at="sent_at")
-    sent = mails.lazy().filter(pl.col("direction") == "out").join(
-        asks.lazy().select("message_id", "ask_kind"), on="message_id", how="left")
-    outbound = sent.select(person=ext, at="sent_at", ask_kind="ask_kind").explode("person").with_columns(
-        person=pl.col("person").struct.field("addr"))
-    gifts = outbound.filter(pl.col("ask_kind") == "none")
-    start = mails["sent_at"].min()
-    warmth = tag_warmth(pairs.lazy(), inbound.drop_nulls(), outbound.drop_nulls("at"), gifts.drop_nulls("at"),
-                        start, rules).collect()
-
-    stamp = now()
-    tags = warmth.join(asks, on="message_id", how="inner", suffix="_ask").select(
-        "message_id", "recipient", "mail_key", sender="from_addr", sent_at="sent_at", subject="subject",
-        is_ask=pl.lit(True), ask_kind="ask_kind", ask_sentence="ask_sentence", ask_size="ask_size",
-        audience="audience", audience_score="audience_score", audience_reasons="audience_reasons",
-        focus="focus", other_share="other_share", focus_reasons="focus_reasons",
-        warmth="warmth", warmth_reasons="warmth_reasons", days_since_contact="days_since_contact",
-        gave_first="gave_first", history_incomplete="history_incomplete", template_id="template_id",
-        open_questions="open_questions", closed_questions="closed_questions", chunked="chunked",
-        opt_out="opt_out", commitment_stated="commitment_stated", offers_first="offers_first",
-        gratitude="gratitude", craft_reasons="craft_reasons", word_count="word_count",
-        question_count="question_count", subject_words="subject_words", reading_grade="reading_grade",
-        sentiment="sentiment", personalization="personalization", co_recipients="co_recipients",
-        ruleset_digest=pl.lit(ruleset), tagged_at=pl.lit(stamp),
-    )
-    ask_idx = asks.select("message_id", "ask_idx")
-    tag_sentences = coloured.join(ask_idx, on="message_id").select(
+    ).select(*LABEL_COLUMNS, "ask_idx").collect()
+    tag_sentences = coloured.join(labels.select("message_id", "ask_idx"), on="message_id").select(
         "message_id", "idx", "text", "colour", is_ask=(pl.col("idx") == pl.col("ask_idx")).fill_null(False))
-    return {"mails": mails.select(MAIL_COLUMNS), "tags": tags, "tag_sentences": tag_sentences, "templates": clusters}
+    return labels.drop("ask_idx"), tag_sentences
+
+
+def warmth_rows(store: Store, parts: int, part: int, mailbox_start, rules: dict) -> pl.DataFrame:
+    """Warmth of one partition of the (ask, recipient) pairs, from the same partition of everyone's history:
+    a person's pairs and mail fall in one partition, so each look-up sees all it needs."""
+    where = {"parts": parts, "part": part}
+    outbound = store.query("tag_outbound", **where)
+    return tag_warmth(store.query("tag_pairs", **where).lazy(), store.query("tag_inbound", **where).lazy(),
+                      outbound.lazy(), outbound.lazy().filter(pl.col("ask_kind") == "none"),
+                      mailbox_start, rules).collect()
+
+
+def _parts(rows: int) -> int:
+    return max(1, -(-rows // TAG_BATCH))
+
+
+def tag_store(store: Store, source: str, messages: int, identity: Identity, rules: dict, ruleset: str,
+              run_id: int | None, *, templates_known: bool = False, workers: int | None = None,
+              also: Callable[[], None] | None = None) -> tuple[int, int]:
+    """The whole tag stage over `messages` messages, read in partitions by the named query `source` (rows of
+    load_messages): the mails, tags, tag_sentences and (unless `templates_known`) templates tables replaced in one
+    transaction, in which `also` runs too. Returns (asks with a tag row, tag rows)."""
+    store.clear_work()
+    try:
+        parts = _parts(messages)
+        for part in range(parts):
+            mails, asks = mail_rows(store.query(source, parts=parts, part=part), identity, rules)
+            store.append("_tag_mails", mails)
+            store.append("_tag_asks", asks)
+        del mails, asks
+        thread_mails(store)
+        store.spool("_tag_ask_nodes", queries.get("tag_ask_nodes"))
+        ensure_measures(store, [h for (h,) in store.run("SELECT raw_sha256 FROM _tag_asks")], rules, workers=workers)
+        if templates_known:
+            store.spool("_tag_templates", "SELECT * FROM templates")
+        else:
+            template_clusters(store, rules)
+
+        for lo in range(0, max(store.scalar("SELECT count(*) FROM _tag_asks"), 1), TAG_BATCH):
+            labels, sentences = label_asks(store.query("tag_ask_batch", lo=lo, hi=lo + TAG_BATCH), rules)
+            store.append("_tag_labels", labels)
+            store.append("_tag_sentences", sentences)
+        del labels, sentences
+
+        # The derived tables are rewritten inside one transaction: a crash or a kill leaves the last run's whole.
+        with store.transaction():
+            store.run("DELETE FROM tag_sentences")
+            store.run(queries.get("tag_write_sentences"))
+            fault_point("tag.during_write")     # crash tests: some tables replaced, not yet committed
+
+            store.run("DELETE FROM tags")
+            start = store.frame("SELECT min(sent_at) AS start FROM _tag_mails")["start"][0]   # the columns' zone
+            parts = _parts(store.scalar("SELECT coalesce(sum(len(recipients_ext)), 0) FROM _tag_asks"))
+            stamp = {"ruleset": ruleset, "run": run_id, "at": now()}
+            for part in range(parts):
+                with store.registered("_tag_warmth", warmth_rows(store, parts, part, start, rules)):
+                    store.run(queries.get("tag_write_tags"), stamp)
+            fault_point("tag.during_write")
+
+            store.run("DELETE FROM mails")
+            store.run(queries.get("tag_write_mails"))
+            fault_point("tag.during_write")
+            if not templates_known:
+                store.run("DELETE FROM templates")
+                store.run(queries.get("tag_write_templates"))
+            store.run(queries.get("tag_campaigns"))
+            if also is not None:
+                also()
+            return store.run("SELECT count(DISTINCT message_id), count(*) FROM tags")[0]
+    finally:
+        store.clear_work()
+
+
+def tag_frames(messages: pl.LazyFrame, identity: Identity, rules: dict, ruleset: str) -> dict[str, pl.DataFrame]:
+    """The tag stage over the given rows of load_messages, in a scratch database in memory: frames in, frames out
+    (mails, tags, tag_sentences, templates), which is what a test of a few messages wants."""
+    given = messages.collect()
+    with Store.open(Path(":memory:")) as store, store.registered("_given", given):
+        # The one-time measures read the bodies from the messages table, as they do in a real database.
+        store.run("INSERT INTO messages (raw_sha256, mail_key, message_id, subject, body_text) SELECT raw_sha256, "
+                  "mail_key, message_id, subject, body_text FROM _given ON CONFLICT DO NOTHING")
+        tag_store(store, "tag_messages", given.height, identity, rules, ruleset, None, workers=1)
+        return {table: store.frame(f"SELECT * FROM {table}") for table in ("mails", "tags", "tag_sentences", "templates")}
 
 
 def run_tag(store: Store, settings: Settings, run_id: int, *, force: bool = False) -> TagResult:
@@ -159,8 +214,6 @@ def run_tag(store: Store, settings: Settings, run_id: int, *, force: bool = Fals
     fingerprint = digest([n, last_run, deferred, identity.describe(), ruleset])
     if not force and store.stage_fingerprint("tag") == fingerprint:
         return TagResult(True, identity, inferred, ruleset_digest=ruleset)
-    messages = store.query("load_messages").lazy()
-
     # Template clusters depend on the asks and their stored measures, not on the word lists: the same messages
     # under the same identity and template rules have the same clusters (1.2 s of a 100k re-tag otherwise).
     audience = settings.rules["audience"]
@@ -168,24 +221,10 @@ def run_tag(store: Store, settings: Settings, run_id: int, *, force: bool = Fals
                                     measures_version(settings.rules), {k: audience[k] for k in TEMPLATE_RULES}])
     templates_known = store.stage_fingerprint("templates") == templates_fingerprint
 
-    def stored_measures(hashes: list[str]) -> pl.DataFrame:
-        ensure_measures(store, hashes, settings.rules)
-        return store.query("load_measures", hashes=hashes, signatures=not templates_known)
-
-    def stored_templates() -> pl.DataFrame | None:
-        return store.query("load_templates") if templates_known else None
-
-    frames = tag_frames(messages, identity, settings.rules, ruleset, stored_measures, stored_templates)
-    frames["tags"] = frames["tags"].with_columns(run_id=pl.lit(run_id, pl.Int64))
-    if templates_known:
-        del frames["templates"]
-    with store.transaction():
-        for table, frame in frames.items():
-            store.replace(table, frame, in_transaction=True)
-            fault_point("tag.during_write")     # crash tests: some tables replaced, not yet committed
-        store.run(queries.get("tag_campaigns"))
+    def fingerprints() -> None:
         store.set_stage_fingerprint("tag", fingerprint, run_id)
         store.set_stage_fingerprint("templates", templates_fingerprint, run_id)
-    tags = frames["tags"]
-    return TagResult(False, identity, inferred, asks=tags["message_id"].n_unique(), rows=tags.height,
-                     ruleset_digest=ruleset)
+
+    asks, rows = tag_store(store, "load_messages", n, identity, settings.rules, ruleset, run_id,
+                           templates_known=templates_known, also=fingerprints)
+    return TagResult(False, identity, inferred, asks=asks, rows=rows, ruleset_digest=ruleset)

@@ -121,13 +121,10 @@ def ensure_measures(store: Store, raw_sha256s: Sequence[str], rules: dict, *, wo
     import os
 
     version = measures_version(rules)
-    store.con.register("_wanted", pl.DataFrame({"raw_sha256": list(raw_sha256s)}, schema={"raw_sha256": pl.String}))
-    try:
+    with store.registered("_wanted", pl.DataFrame({"raw_sha256": list(raw_sha256s)}, schema={"raw_sha256": pl.String})):
         missing = [r[0] for r in store.run(
             "SELECT w.raw_sha256 FROM _wanted w LEFT JOIN message_measures mm USING (raw_sha256) "
             "WHERE mm.version IS DISTINCT FROM ? ORDER BY 1", [version])]
-    finally:
-        store.con.unregister("_wanted")
     if not missing:
         return 0
     workers = workers or min(os.cpu_count() or 1, -(-len(missing) // CHUNK))
@@ -147,12 +144,9 @@ def ensure_measures(store: Store, raw_sha256s: Sequence[str], rules: dict, *, wo
 
     def save(frame: pl.DataFrame) -> None:
         frame = frame.with_columns(version=pl.lit(version), measured_at=pl.lit(now()))
-        store.con.register("_measured", frame)
-        try:
+        with store.registered("_measured", frame):
             cols = ", ".join(frame.columns)
             store.run(f"INSERT INTO message_measures ({cols}) SELECT {cols} FROM _measured")
-        finally:
-            store.con.unregister("_measured")
         if progress:
             progress(frame.height)
 
