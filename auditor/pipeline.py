@@ -58,7 +58,7 @@ def ingest(store: Store, run_id: int, settings: Settings, paths: Sequence[Path],
     check_paths(paths)
     skipped: list[str] = []
     counts = ingest_paths(store, run_id, paths, skip_folders=settings.rules["sources"]["skip_folders"],
-                          progress=progress, on_skip=skipped.append)
+                          progress=progress, on_skip=skipped.append, measure_rules=settings.rules)
     return counts, skipped
 
 
@@ -73,13 +73,14 @@ class HarvestResult:
 
 
 def harvest(store: Store, run_id: int, account, *, progress: Callable[[str, int | None, int], None] | None = None,
-            harvester=None) -> HarvestResult:
-    """Fetch the account's new mail folder by folder, each batch stored with its UID mark in one transaction."""
+            harvester=None, measure_rules: dict | None = None) -> HarvestResult:
+    """Fetch the account's new mail folder by folder, each batch stored with its UID mark in one transaction.
+    With `measure_rules`, Sent mail is measured as it is parsed (ingest.Parser)."""
     from .faults import fault_point
     from .harvest import Harvester, iter_batches, plan_folders
     from .ingest import KnownContent, Parser, ingest_batch
 
-    counts, parser, result, known = Counts(), Parser(), None, KnownContent(store)
+    counts, parser, result, known = Counts(), Parser(measure_rules=measure_rules), None, KnownContent(store)
     with (harvester or Harvester(account)) as h:
         plan = plan_folders(h.folders(), account.folders)
         result = HarvestResult(account.name, plan.chosen, counts)
@@ -160,7 +161,8 @@ def audit(settings: Settings, paths: Sequence[Path], output: Path | None = None,
     check_paths(paths)
     sources = [str(p) for p in paths] + [f"imap:{a.name}" for a in accounts]
     with command_run(settings, "audit", sources) as (store, run_id):
-        harvested = [harvest(store, run_id, account, progress=harvest_progress) for account in accounts]
+        harvested = [harvest(store, run_id, account, progress=harvest_progress, measure_rules=settings.rules)
+                     for account in accounts]
         counts, skipped = ingest(store, run_id, settings, paths, progress) if paths else (None, [])
         result = up_to_report(store, run_id, settings, output or default_report_path(settings),
                               show_recipients=show_recipients)

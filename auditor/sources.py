@@ -66,26 +66,30 @@ def _maildir_folders(root: Path) -> Iterator[tuple[str, Path]]:
 
 def _maildir_messages(root: Path, skip_folders: set[str], known: Callable[[str, str, str, str], bool],
                       on_skip: Callable[[str], None]) -> Iterator[RawMessage]:
+    source = str(root)
     for folder, path in _maildir_folders(root):
         if folder.split("/")[-1].lower() in skip_folders:
             on_skip(f"{root}: folder {folder}")
             continue
         for sub in ("cur", "new"):
-            # Names only, sorted: 681k directory entries of one folder held 204 MiB, their names 55 MiB.
-            with os.scandir(path / sub) as entries:
+            # Names only, sorted: 681k directory entries of one folder held 204 MiB, their names 55 MiB. Paths are
+            # joined as strings: a Path per file cost 40 µs, a tenth of parsing the message.
+            directory = os.path.join(path, sub)
+            with os.scandir(directory) as entries:
                 names = sorted(e.name for e in entries if e.is_file() and not e.name.startswith("."))
             for name in names:
                 # Maildir file names change when flags change (the ":2,FLAGS" suffix); the part before it does not.
                 location = name.split(":", 1)[0]
-                if known("maildir", str(root), folder, location):
-                    yield RawMessage("maildir", str(root), folder, location, None)
+                if known("maildir", source, folder, location):
+                    yield RawMessage("maildir", source, folder, location, None)
                     continue
-                yield RawMessage("maildir", str(root), folder, location, _read(path / sub / name))
+                yield RawMessage("maildir", source, folder, location, _read(os.path.join(directory, name)))
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path | str) -> bytes:
     try:
-        return path.read_bytes()
+        with open(path, "rb") as file:
+            return file.read()
     except OSError as exc:
         raise UsageError(f"cannot read {path} ({exc.strerror}): check its permissions.") from None
 

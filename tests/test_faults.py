@@ -14,8 +14,8 @@ from auditor.ingest import BATCH_SIZE
 from auditor.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
-# Two ingest batches (500 + 204 files, 4 of them broken), the second big enough for the parser pool.
-N_MESSAGES = 700
+# Two ingest batches (BATCH_SIZE + 204 files, 4 of them broken), the second big enough for the parser pool.
+N_MESSAGES = BATCH_SIZE + 200
 ME = "@" + samplegen.TEAM_DOMAIN
 AS_OF = samplegen.SAMPLE_AS_OF.date().isoformat()
 # Columns that say when or by which run a row was written: they differ between any two runs by design.

@@ -240,3 +240,45 @@ def test_an_ingest_ends_with_its_messages_in_the_database_file_not_in_the_wal(tm
         wal = db.with_name(db.name + ".wal")
         assert not wal.exists() or wal.stat().st_size == 0
         assert store.scalar("SELECT count(*) FROM messages") == 12
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sent_mail_is_measured_as_it_is_parsed_exactly_as_the_tag_stage_measures_it(tmp_path, workers):
+    """With the rules, the parser measures what it finds in Sent folders (the asks' text measures) and the batch
+    stores them: the same rows ensure_measures computes from the stored bodies, for exactly the Sent messages
+    stored, none for a copy stored by the batch before, for mail elsewhere or for mail to a forgotten person."""
+    from auditor import samplegen
+    from auditor.config import load_rules
+    from auditor.forget import forget_addresses
+    from auditor.ingest import ingest_messages
+    from auditor.sources import RawMessage
+    from auditor.tag.measures import ensure_measures, measures_version
+
+    rules = load_rules()
+    sample = list(samplegen.iter_messages(n_messages=300))
+    stream = [RawMessage("eml", "src", m.folder, f"m{i}", m.raw) for i, m in enumerate(sample)]
+    sent = next(i for i, m in enumerate(sample) if i > 200 and m.folder == "Sent")
+    stream.insert(250, RawMessage("eml", "src", "Sent", "copy", sample[sent].raw))  # batch 2 holds a copy
+    stream.insert(10, RawMessage("eml", "src", "Sent", "gone", _note(7, "me@y.org").replace(b"To: me@y.org",
+                                                                                            b"To: gone@x.org")))
+    db = tmp_path / "audit.duckdb"
+    with Store.open(db) as store:
+        ingest_messages(store, store.begin_run("ingest"), [RawMessage("eml", "seed", "Inbox", "seed",
+                                                                      _note(999, "gone@x.org"))])
+    forget_addresses(db, ["gone@x.org"])
+    parser = Parser(workers, measure_rules=rules)
+    try:
+        with Store.open(db) as store:
+            # Batch 1 is three worker tasks (TASK_SIZE 100) on two workers, batch 2 is parsed here.
+            ingest_messages(store, store.begin_run("ingest"), stream, batch_size=250, parser=parser)
+            measured = store.frame("SELECT * EXCLUDE (measured_at) FROM message_measures ORDER BY raw_sha256")
+            in_sent = store.frame("SELECT DISTINCT raw_sha256 FROM locations WHERE folder = 'Sent' ORDER BY 1")
+            store.run("DELETE FROM message_measures")
+            assert ensure_measures(store, in_sent["raw_sha256"].to_list(), rules, workers=1) == in_sent.height
+            again = store.frame("SELECT * EXCLUDE (measured_at) FROM message_measures ORDER BY raw_sha256")
+    finally:
+        parser.close()
+    assert 100 < measured.height == in_sent.height < len(sample)
+    assert measured["raw_sha256"].equals(in_sent["raw_sha256"])
+    assert set(measured["version"]) == {measures_version(rules)}
+    assert measured.equals(again)

@@ -1,4 +1,5 @@
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from auditor.parse import Unparseable, content_sha256, mail_key, parse_raw
 
@@ -292,3 +293,50 @@ def test_mail_parser_reads_the_body_and_its_defects_while_headers_are_read_here(
     assert [r["addr"] for r in rec["recipients"]] == ["sam@ourteam.example", "kim@ourteam.example"]
     # No Date header: the newest Received stamp stands in, which mail-parser was not given.
     assert rec["date_source"] == "received" and rec["sent_at"].isoformat() == "2026-03-03T10:00:00+00:00"
+
+
+# Mailboxes built from plain atoms, odd characters slipped in (quotes, commas, comments, groups, escapes, folding):
+# every form the fast path reads must read as getaddresses reads it, and every other form must reach getaddresses.
+_ATOM_CHARS = list("abZ.-_'=?+!#$%&*/^`{|}~1éü") + ["\udce9"]
+_ODD = [",", "<", ">", "@", '"', "(", ")", ";", ":", "\\", "[", "]", "\r\n ", " ", "\t", "  "]
+_atom = st.lists(st.sampled_from(_ATOM_CHARS), min_size=1, max_size=8).map("".join)
+_phrase = st.lists(st.one_of(_atom, st.sampled_from([" ", "  ", "\t", "\r\n "])), max_size=6).map("".join)
+_odd = st.sampled_from(_ODD + [""] * len(_ODD))
+_addr = st.tuples(_atom, _atom).map("@".join)
+_mailbox = st.one_of(
+    st.tuples(_phrase, _odd, _addr, _odd).map(lambda t: f"{t[0]}{t[1]} <{t[2]}>{t[3]}"),
+    st.tuples(_odd, _addr, _odd).map("".join),
+    st.tuples(_phrase, _addr).map(lambda t: f'"{t[0]}" <{t[1]}>'),
+    st.lists(st.sampled_from(_ATOM_CHARS + _ODD), max_size=30).map("".join),
+)
+_header_value = st.lists(_mailbox, min_size=1, max_size=3).map(", ".join)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(_header_value, max_size=3))
+def test_plain_addresses_read_alike_with_and_without_getaddresses(values):
+    from auditor.parse import _addresses, _addresses_of_any_form
+
+    assert _addresses(values) == _addresses_of_any_form(values)
+
+
+def test_the_body_parser_reads_the_parts_as_mail_parser_does():
+    """_BodyParser skips mail-parser's header dictionaries and nothing else: the same text parts and defects on
+    every fixture (the demo mailbox, the reply cases, mail from the wild) and on generated sample mail."""
+    import email
+    from email.policy import compat32
+
+    import mailparser
+
+    from auditor import samplegen
+    from auditor.parse import _BodyParser, _body_view
+
+    fixtures = [p.read_bytes() for p in sorted((MAILBOX.parent).rglob("*")) if p.is_file() and p.suffix != ".toml"]
+    raws = fixtures + [m.raw for m in samplegen.iter_messages(n_messages=300)]
+
+    def read(cls, raw):
+        parsed = cls(message=_body_view(email.message_from_bytes(raw, policy=compat32)))
+        return parsed.text_plain, parsed.text_html, parsed.text_not_managed, sorted(parsed.defects_categories)
+
+    assert len(fixtures) > 150
+    assert [read(_BodyParser, raw) for raw in raws] == [read(mailparser.MailParser, raw) for raw in raws]

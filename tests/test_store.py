@@ -63,6 +63,32 @@ def test_a_failed_batch_leaves_nothing_behind(store):
     assert store.scalar('SELECT "read" FROM runs WHERE run_id = ?', [run_id]) == 0
 
 
+def test_a_batch_holding_a_stored_message_is_written_again_without_it(store):
+    """save_batch inserts plainly (the caller sends only new content) and, on a key already stored, writes the
+    whole batch again skipping it: the stored row stays as it was, the new one lands, the run's counts and the
+    caller's own bookkeeping (`also`) count once."""
+    from auditor.parse import parse_raw
+
+    def record(subject: str) -> dict:
+        raw = f"From: a@example.org\r\nTo: b@example.org\r\nSubject: {subject}\r\nMessage-ID: <{subject}@x>\r\n\r\nhi\r\n".encode()
+        parsed = parse_raw(raw)
+        return dict(parsed, raw_sha256=subject, raw=raw, headers="{}")
+
+    def location(digest: str) -> dict:
+        return {"kind": "eml", "source": "/x", "folder": "f", "location": digest, "raw_sha256": digest, "labels": None}
+
+    first, second = store.begin_run("ingest"), store.begin_run("ingest")
+    store.save_batch(first, [record("one")], [location("one")], [], {"read": 1, "new": 1})
+    mark = lambda: store.set_harvest_mark("acct", "INBOX", 7, 2, added=1)     # adds to a counter: twice shows
+    store.save_batch(second, [record("two"), dict(record("one"), subject="changed")], [location("two")], [],
+                     {"read": 2, "new": 1, "duplicate": 1}, also=mark)
+    assert store.run("SELECT raw_sha256, subject, run_id FROM messages ORDER BY 1") == [
+        ("one", "one", first), ("two", "two", second)]
+    assert store.run('SELECT "read", new, duplicate FROM runs WHERE run_id = ?', [second]) == [(2, 1, 1)]
+    assert store.scalar("SELECT count(*) FROM locations") == 2
+    assert store.run("SELECT last_uid, messages FROM harvest_state") == [(2, 1)]
+
+
 def test_replace_swaps_a_derived_table_whole(store):
     frame = pl.DataFrame({"stage": ["a", "b"], "fingerprint": ["1", "2"]})
     store.replace("stage_state", frame)
