@@ -543,6 +543,24 @@ def describe_forget(plan) -> str:
             f"and {len(plan.quarantined):,} quarantined files")
 
 
+def _database_out_of_memory(exc: BaseException | None) -> bool:
+    """DuckDB went past the memory limit the store sets: its OutOfMemoryException, or a commit that could not get
+    a block, here or as the cause of the error that reached the CLI."""
+    while exc is not None:
+        if type(exc).__name__ == "OutOfMemoryException" or "could not allocate block" in str(exc):
+            return True
+        exc = exc.__cause__
+    return False
+
+
+def _say_memory_limit() -> int:
+    from .store import MEMORY_LIMIT
+
+    click.echo(f"error: the database needed more than its {MEMORY_LIMIT} of memory for this mailbox: run again with "
+               "AUDITOR_DB_MEMORY=2GB (or more) in the environment.", err=True)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: errors become one sentence and an exit code, never a traceback (unless --traceback)."""
     args = sys.argv[1:] if argv is None else argv
@@ -560,6 +578,8 @@ def main(argv: list[str] | None = None) -> int:
     except AuditorError as exc:
         if show_trace:
             raise
+        if _database_out_of_memory(exc):
+            return _say_memory_limit()
         click.echo(f"error: {exc}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
@@ -568,6 +588,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a bug: say so in one sentence, keep the stack behind --traceback
         if show_trace:
             raise
+        if _database_out_of_memory(exc):
+            return _say_memory_limit()
         click.echo(f"error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
                    "(run again with --traceback and report it)", err=True)
         return 1

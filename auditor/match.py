@@ -16,9 +16,6 @@ from .faults import fault_point
 from .store import Store, now
 
 MATCH_RULE_SECTIONS = ("match", "answer", "clean")
-# Matching is set-based SQL and holds little in Python, so DuckDB gets more than the stores' default: its joins and
-# groupings over a million messages' sequences did not fit in 512 MB.
-MEMORY_LIMIT = "1GB"
 ANSWER_BATCH = 25_000       # answers whose bodies are read at once
 # Reply rate = recipients with a human answer within the window / delivered recipients (bounces excluded),
 # over sequences whose window has closed by the as-of date; pending sequences are counted apart.
@@ -75,7 +72,7 @@ def run_match(store: Store, settings: Settings, run_id: int, *, force: bool = Fa
         return MatchResult(True)
     stamp = now()
     free_mail = list(settings.rules["match"]["free_mail_domains"])
-    with store.memory_limit(MEMORY_LIMIT), store.transaction():
+    with store.transaction():
         # Straight from query to table: at a million messages the touches are millions of rows Python need not hold.
         store.run("DELETE FROM touches")
         store.run(f"INSERT INTO touches BY NAME {queries.get('match_touches')}", {"window_days": window})

@@ -40,8 +40,8 @@ LARGE_RAW = 1 << 20
 CHECKPOINT_THRESHOLD = "1GB"
 # DuckDB's own memory, of which it takes 80% of the machine by default and keeps what it reads cached: the stages
 # grew with the mailbox (a 300k ingest peaked at 1.4 GB). Past this it spills to a directory beside the database.
-# A stage that holds little in Python lends DuckDB more (Store.memory_limit). AUDITOR_DB_MEMORY raises the default
-# for a mailbox whose queries DuckDB cannot fit (it says "Out of Memory").
+# Matching a million messages fits (its bounce join once did not, when it compared every sequence with every
+# bounce). AUDITOR_DB_MEMORY raises it for a mailbox whose queries DuckDB cannot fit; the CLI says so.
 MEMORY_LIMIT = os.environ.get("AUDITOR_DB_MEMORY", "512MB")
 
 
@@ -257,16 +257,6 @@ class Store:
         finally:
             self.con.unregister(name)
 
-    @contextmanager
-    def memory_limit(self, limit: str) -> Iterator[None]:
-        """DuckDB may use `limit` (or MEMORY_LIMIT, if that is more) for the duration of the block."""
-        if _bytes(limit) > _bytes(MEMORY_LIMIT):
-            self.run("SET memory_limit = ?", [limit])
-        try:
-            yield
-        finally:
-            self.run("SET memory_limit = ?", [MEMORY_LIMIT])
-
     # -- a stage's working data ---------------------------------------------------------------------------------
     @property
     def work_dir(self) -> Path:
@@ -357,10 +347,3 @@ def _quoted(path: Path) -> str:
     """A path inside a single-quoted SQL string."""
     return str(path).replace("'", "''")
 
-
-def _bytes(size: str) -> float:
-    """'512MB', '1.5 GiB' -> bytes, for comparing DuckDB memory settings (MB is 1000², MiB 1024², as DuckDB reads
-    them)."""
-    number, unit = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?(i?)B)?\s*", size, re.IGNORECASE).groups()[:2]
-    unit = (unit or "B").upper()
-    return float(number) * (1024 if "I" in unit else 1000) ** "BKMGT".index(unit[0])

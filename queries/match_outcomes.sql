@@ -15,7 +15,7 @@ sequences as (
            min(sent_at) as first_sent_at,
            max(sent_at) as last_touch_at,
            max(sent_at) + to_days(cast($window_days as integer)) as window_closes_at,
-           subject_key(arg_min(subject, sent_at)) as subject_key,
+           subject_key(arg_min(subject, (sent_at, touch))) as subject_key,
            any_value(domain) as domain
     from touch
     group by all
@@ -71,13 +71,15 @@ threaded as (
 answers as (
     select sequence_message_id, recipient,
            -- The earliest answer (the person's own before a colleague's at the same moment), and among the
-           -- touches it could answer, the one it names (In-Reply-To, then References), else the latest.
-           arg_min(answer_id, (answered_at, by_colleague, match_rank, -coalesce(touch, 0))) as answer_message_id,
-           arg_min(from_addr, (answered_at, by_colleague, match_rank, -coalesce(touch, 0))) as answer_from,
-           arg_min(answered_at, (answered_at, by_colleague, match_rank, -coalesce(touch, 0))) as answered_at,
-           arg_min(matched_by, (answered_at, by_colleague, match_rank, -coalesce(touch, 0))) as matched_by,
-           arg_min(case when matched_by <> 'subject' then touch end, (answered_at, by_colleague, match_rank, -coalesce(touch, 0))) as answer_touch,
-           arg_min(by_colleague, (answered_at, by_colleague, match_rank, -coalesce(touch, 0))) as answer_by_colleague
+           -- touches it could answer, the one it names (In-Reply-To, then References), else the latest. The
+           -- Message-ID breaks what ties remain (two colleagues answering in the same second), so that a re-run
+           -- picks the same answer and every column comes from that one answer.
+           arg_min(answer_id, (answered_at, by_colleague, match_rank, -coalesce(touch, 0), answer_id)) as answer_message_id,
+           arg_min(from_addr, (answered_at, by_colleague, match_rank, -coalesce(touch, 0), answer_id)) as answer_from,
+           arg_min(answered_at, (answered_at, by_colleague, match_rank, -coalesce(touch, 0), answer_id)) as answered_at,
+           arg_min(matched_by, (answered_at, by_colleague, match_rank, -coalesce(touch, 0), answer_id)) as matched_by,
+           arg_min(case when matched_by <> 'subject' then touch end, (answered_at, by_colleague, match_rank, -coalesce(touch, 0), answer_id)) as answer_touch,
+           arg_min(by_colleague, (answered_at, by_colleague, match_rank, -coalesce(touch, 0), answer_id)) as answer_by_colleague
     from (select *, case matched_by when 'in_reply_to' then 0 when 'references' then 1 when 'thread' then 2 else 3 end
                     as match_rank
           from threaded)
@@ -86,7 +88,7 @@ answers as (
 -- Out-of-office robots answer from the person's address, often as a new message outside the thread.
 autos as (
     select s.message_id as sequence_message_id, s.recipient,
-           arg_min(i.message_id, i.sent_at) as auto_message_id,
+           arg_min(i.message_id, (i.sent_at, i.message_id)) as auto_message_id,
            max(i.return_date) as auto_return_date
     from sequences s
     join inbound i on i.from_addr = s.recipient
@@ -96,8 +98,8 @@ autos as (
 -- A bounce names the failed address; the original Message-ID, where the bounce carries it, must be a touch.
 bounces as (
     select s.message_id as sequence_message_id, s.recipient,
-           arg_min(i.message_id, i.sent_at) as bounce_message_id,
-           arg_min(i.dsn_status, i.sent_at) as bounce_status
+           arg_min(i.message_id, (i.sent_at, i.message_id)) as bounce_message_id,
+           arg_min(i.dsn_status, (i.sent_at, i.message_id)) as bounce_status
     from sequences s
     -- One row per failed address, so the join is on equal addresses: matching on list_contains compared every
     -- sequence with every bounce (98 s at a million messages).

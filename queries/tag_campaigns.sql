@@ -4,7 +4,8 @@ update tags set campaign = coalesce(nullif(named.name, ''), '(no subject)')
 from (
     select message_id, recipient,
            case when template_id is null then trim(subject_base(subject))
-                else arg_min(trim(subject_base(subject)), coalesce(sent_at, 'infinity'::timestamptz)) over (partition by template_id)
+                else arg_min(trim(subject_base(subject)), (coalesce(sent_at, 'infinity'::timestamptz), message_id))
+                     over (partition by template_id)
            end as name
     from tags
 ) named

@@ -148,6 +148,20 @@ def test_the_entry_point_prints_no_traceback(tmp_path):
     assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and "Traceback" not in proc.stderr
 
 
+def test_a_database_out_of_its_memory_limit_says_how_to_raise_it(tmp_path):
+    import os
+    from pathlib import Path
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent), AUDITOR_DB_MEMORY="8MB")
+    proc = subprocess.run([sys.executable, "-m", "auditor", "audit", "--db", str(tmp_path / "a.duckdb"), "--me", TEAM,
+                           "-o", str(tmp_path / "a.html"), str(MAILBOX)], capture_output=True, text=True, cwd=tmp_path,
+                          env=env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == ("error: the database needed more than its 8MB of memory for this "
+                                                    "mailbox: run again with AUDITOR_DB_MEMORY=2GB (or more) in the "
+                                                    "environment.")
+
+
 def test_a_report_of_an_empty_database_says_there_is_too_little_to_tell(run, tmp_path):
     result = run("report", "--db", str(tmp_path / "empty.duckdb"), "--me", TEAM, "-o", str(tmp_path / "e.html"))
     assert result.rc == 0, result.stderr

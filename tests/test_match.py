@@ -80,3 +80,33 @@ def test_subject_key_takes_off_reply_and_forward_prefixes_in_several_languages(s
     keys = store.run("SELECT subject_key(s) FROM (VALUES ('AW: RE[2]: Re: Hello'), ('[board] Fwd: SV: Hello'), "
                      "('Antw: Odp: hello'), ('Re:Hello'), ('Hello: again'), (NULL)) v(s)")
     assert [k for (k,) in keys] == ["hello", "hello", "hello", "hello", "hello: again", ""]
+
+
+def test_two_colleagues_answering_in_the_same_second_give_one_answer_whatever_the_order(tmp_path, settings):
+    """Ties on time, sender kind and match kind are broken by Message-ID: the same answer on every run and in
+    every order of the mail, and all its columns from that one message."""
+    from auditor.store import Store
+
+    ask = ("From: Sam Ortiz <sam@brightpath.org>\nTo: Nia Park <nia@park.example>\nContent-Type: text/plain\n"
+           "Subject: Could you host a reading hour?\nDate: Mon, 2 Mar 2026 09:00:00 +0000\n"
+           "Message-ID: <ask@brightpath.org>\n\nHi Nia,\nCould you host a reading hour for our class in May?\n")
+
+    def answer(who: str, mid: str) -> str:
+        return (f"From: {who.title()} <{who}@park.example>\nTo: sam@brightpath.org\nSubject: Re: Could you host a "
+                f"reading hour?\nDate: Tue, 3 Mar 2026 10:00:00 +0000\nMessage-ID: <{mid}@park.example>\n\n"
+                "Happy to help, Nia is away this week.\n")
+
+    picked = []
+    for order, files in enumerate([("a.eml", "b.eml"), ("b.eml", "a.eml")]):
+        box = tmp_path / f"m{order}"
+        write_eml(box / "Sent", "ask.eml", ask)
+        write_eml(box / "Inbox", files[0], answer("omar", "zz-later-id"))
+        write_eml(box / "Inbox", files[1], answer("lena", "aa-first-id"))
+        with Store.open(tmp_path / f"db{order}.duckdb") as store:
+            run_id = store.begin_run("ingest")
+            ingest_paths(store, run_id, [box])
+            run_tag(store, settings, run_id)
+            run_match(store, settings, run_id)
+            row = outcomes_of(store)["<ask@brightpath.org>", "nia@park.example"]
+        picked.append((row["outcome"], row["answer_message_id"], row["answer_from"], row["answer_by_colleague"]))
+    assert picked == [("human", "<aa-first-id@park.example>", "lena@park.example", True)] * 2
