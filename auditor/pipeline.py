@@ -111,17 +111,20 @@ def harvest(store: Store, run_id: int, account, *, progress: Callable[[str, int 
 
 
 def up_to_tag(store: Store, run_id: int, settings: Settings) -> TagResult:
+    store.release_memory()          # what ingest or harvest left cached: each stage starts from what it needs
     return run_tag(store, settings, run_id)
 
 
 def up_to_match(store: Store, run_id: int, settings: Settings) -> tuple[TagResult, MatchResult]:
     tag = up_to_tag(store, run_id, settings)
+    store.release_memory()
     return tag, run_match(store, settings, run_id)
 
 
 def up_to_report(store: Store, run_id: int, settings: Settings, output: Path, *,
                  show_recipients: bool = False, period=None) -> AuditResult:
     tag, match = up_to_match(store, run_id, settings)
+    store.release_memory()
     period = period or Period()
     inputs = report_inputs(store, settings, period, show_recipients)
     report = reusable_report(output, inputs)

@@ -257,6 +257,17 @@ class Store:
         finally:
             self.con.unregister(name)
 
+    def release_memory(self) -> None:
+        """Hand back the blocks DuckDB keeps cached after a stage (up to its limit), before the next stage's own
+        memory comes on top: in one audit of a million messages, what ingest left cached and the tag stage's
+        working set made a 1.4 GB peak. Lowering the limit for a moment evicts what is not in use."""
+        try:
+            self.run("SET memory_limit = '16MB'")
+        except duckdb.Error:
+            pass                # blocks in use stay; the rest went
+        finally:
+            self.run("SET memory_limit = ?", [MEMORY_LIMIT])
+
     # -- a stage's working data ---------------------------------------------------------------------------------
     @property
     def work_dir(self) -> Path:

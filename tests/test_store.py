@@ -183,3 +183,21 @@ def test_working_data_is_read_as_a_view_and_leaves_no_file_behind(tmp_path):
         store.clear_work()
         assert not store.work_dir.exists()
         assert not store.run("SELECT * FROM duckdb_views() WHERE view_name IN ('_w', '_s')")
+
+
+def test_releasing_memory_hands_back_what_duckdb_keeps_cached_and_keeps_the_limit(tmp_path):
+    from auditor.store import MEMORY_LIMIT
+
+    def cached(store) -> int:
+        return store.scalar("SELECT sum(memory_usage_bytes) FROM duckdb_memory()")
+
+    with Store.open(tmp_path / "a.duckdb") as store:
+        store.run("CREATE TABLE t AS SELECT i, repeat(md5(i::VARCHAR), 8) AS s FROM range(1000000) r(i)")
+    with Store.open(tmp_path / "a.duckdb") as store:
+        store.run("SELECT count(DISTINCT i), sum(length(s)) FROM t")      # the table's blocks, read and kept
+        before = cached(store)
+        store.release_memory()
+        after = cached(store)
+        limit = _bytes(store.scalar("SELECT current_setting('memory_limit')"))
+    assert before > 50 * 2**20 and after < before / 4
+    assert limit == pytest.approx(_bytes(MEMORY_LIMIT), rel=0.01)
