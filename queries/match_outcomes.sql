@@ -74,14 +74,14 @@ answers as (
            -- touches it could answer, the one it names (In-Reply-To, then References), else the latest. The
            -- Message-ID breaks what ties remain (two colleagues answering in the same second), so that a re-run
            -- picks the same answer and every column comes from that one answer.
-           arg_min(answer_id, (answered_at, by_colleague, match_rank, -coalesce(touch, 0), answer_id)) as answer_message_id,
-           arg_min(from_addr, (answered_at, by_colleague, match_rank, -coalesce(touch, 0), answer_id)) as answer_from,
-           arg_min(answered_at, (answered_at, by_colleague, match_rank, -coalesce(touch, 0), answer_id)) as answered_at,
-           arg_min(matched_by, (answered_at, by_colleague, match_rank, -coalesce(touch, 0), answer_id)) as matched_by,
-           arg_min(case when matched_by <> 'subject' then touch end, (answered_at, by_colleague, match_rank, -coalesce(touch, 0), answer_id)) as answer_touch,
-           arg_min(by_colleague, (answered_at, by_colleague, match_rank, -coalesce(touch, 0), answer_id)) as answer_by_colleague
-    from (select *, case matched_by when 'in_reply_to' then 0 when 'references' then 1 when 'thread' then 2 else 3 end
-                    as match_rank
+           arg_min(answer_id, pick) as answer_message_id,
+           arg_min(from_addr, pick) as answer_from,
+           arg_min(answered_at, pick) as answered_at,
+           arg_min(matched_by, pick) as matched_by,
+           arg_min(case when matched_by <> 'subject' then touch end, pick) as answer_touch,
+           arg_min(by_colleague, pick) as answer_by_colleague
+    from (select *, (answered_at, by_colleague, case matched_by when 'in_reply_to' then 0 when 'references' then 1
+                     when 'thread' then 2 else 3 end, -coalesce(touch, 0), answer_id) as pick
           from threaded)
     group by all
 ),
