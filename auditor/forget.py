@@ -33,7 +33,6 @@ import re
 import shutil
 import subprocess
 import sys
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parseaddr
@@ -171,7 +170,7 @@ def plan_forget(store: Store, addresses: list[str]) -> ForgetPlan:
         named |= found
     keys = ("kind", "source", "folder", "location")
     gone = pl.DataFrame({"h": sorted(plan.messages | plan.quarantined)}, schema={"h": pl.String})
-    with _registered(store, _forget_hashes=gone):
+    with store.registered(_forget_hashes=gone):
         placed = {tuple(r) for r in store.run(
             "SELECT kind, source, folder, location FROM locations WHERE raw_sha256 IN (SELECT h FROM _forget_hashes)")}
     for location, found, _ in _rows_naming(store, catalog, "locations", addresses, keys):   # a path naming them
@@ -256,7 +255,7 @@ def _export(store: Store, catalog: str, tables: list[str], plan: ForgetPlan, wor
     redacted = ("SELECT * REPLACE (list_transform(sources, lambda s: regexp_replace(s, $p, '[forgotten]', 'gi')) AS "
                 "sources, regexp_replace(CAST(detail AS VARCHAR), $p, '[forgotten]', 'gi')::JSON AS detail) FROM {src}")
     copied = []
-    with _registered(store, **frames):
+    with store.registered(**frames):
         for table in tables:
             if table in DERIVED_TABLES:
                 continue
@@ -419,14 +418,6 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _registered(store: Store, **frames: pl.DataFrame) -> ExitStack:
-    """Polars frames visible to SQL by name for the length of a block."""
-    stack = ExitStack()
-    for name, frame in frames.items():
-        stack.enter_context(store.registered(name, frame))
-    return stack
 
 
 def _ident(name: str) -> str:

@@ -84,12 +84,12 @@ TASK_SIZE = 100
 Parsed = list[tuple[dict | None, str | None]]
 
 
-def parse_task(items: list[tuple[bytes, datetime | None, bool]], measure_rules: dict | None
+def parse_task(items: list[tuple[bytes, datetime | None, bool]], digests: list[str], measure_rules: dict | None
                ) -> tuple[Parsed, pl.DataFrame | None]:
-    """Parse `items` (raw, envelope date, may defer the body) and, given the rules, take the text measures of the
-    ones found in a Sent folder (tag.measures) while their bodies are at hand: the tag stage measures every ask,
-    and reading the bodies back from the database into a pool of its own cost more than measuring them here.
-    The measures frame says which item each row is by its position, in the `raw_sha256` column."""
+    """Parse `items` (raw, envelope date, may defer the body; their content hashes in `digests`) and, given the
+    rules, take the text measures of the ones found in a Sent folder (tag.measures) while their bodies are at
+    hand: the tag stage measures every ask, and reading the bodies back from the database into a pool of its own
+    cost more than measuring them here."""
     results = [parse_or_reason(item) for item in items]
     sent = [i for i, ((_, _, may_defer), (record, _)) in enumerate(zip(items, results))
             if not may_defer and record is not None and record["body_kind"] != "deferred"]
@@ -97,7 +97,7 @@ def parse_task(items: list[tuple[bytes, datetime | None, bool]], measure_rules: 
         return results, None
     from .tag.measures import measure_frame, measures_version
 
-    rows = pl.DataFrame({"raw_sha256": [str(i) for i in sent], "subject": [results[i][0]["subject"] for i in sent],
+    rows = pl.DataFrame({"raw_sha256": [digests[i] for i in sent], "subject": [results[i][0]["subject"] for i in sent],
                          "body_text": [results[i][0]["body_text"] for i in sent]},
                         schema={"raw_sha256": pl.String, "subject": pl.String, "body_text": pl.String})
     try:
@@ -121,23 +121,23 @@ class Parser:
         self.measure_rules = measure_rules
         self._pool: ProcessPoolExecutor | None = None
 
-    def submit(self, items: list[tuple[bytes, datetime | None, bool]]
+    def submit(self, items: list[tuple[bytes, datetime | None, bool]], digests: list[str]
                ) -> Callable[[], tuple[Parsed, pl.DataFrame | None]]:
-        """Start parsing `items`; the returned function waits for the results, in order, and the measures of the
-        Sent mail among them (a `raw_sha256` column holding each one's position in `items`). A batch big enough
-        for the pool is parsed there while the caller goes on (stores the previous batch); a small one is parsed
-        here when its results are asked for."""
+        """Start parsing `items` (parse_task); the returned function waits for the results, in order, and the
+        measures of the Sent mail among them. A batch big enough for the pool is parsed there while the caller
+        goes on (stores the previous batch); a small one is parsed here when its results are asked for."""
         if self.workers < 2 or len(items) < PARALLEL_THRESHOLD:
-            return lambda: _joined([(0, parse_task(items, self.measure_rules))])
+            return lambda: _joined([parse_task(items, digests, self.measure_rules)])
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"),
                                              initializer=_exit_with_parent)
-        tasks = [(start, self._pool.submit(parse_task, items[start:start + TASK_SIZE], self.measure_rules))
+        tasks = [self._pool.submit(parse_task, items[start:start + TASK_SIZE], digests[start:start + TASK_SIZE],
+                                   self.measure_rules)
                  for start in range(0, len(items), TASK_SIZE)]     # all submitted: the workers are busy
 
         def wait() -> tuple[Parsed, pl.DataFrame | None]:
             fault_point("ingest.during_parse")   # crash tests: this batch in the pool, the one before it stored
-            return _joined([(start, task.result()) for start, task in tasks])
+            return _joined([task.result() for task in tasks])
         return wait
 
     def close(self) -> None:
@@ -146,15 +146,10 @@ class Parser:
             self._pool = None
 
 
-def _joined(tasks: list[tuple[int, tuple[Parsed, pl.DataFrame | None]]]) -> tuple[Parsed, pl.DataFrame | None]:
-    """The tasks' results in order, and their measures in one frame, each row's position now in the batch."""
-    results: Parsed = []
-    measured = []
-    for start, (parsed, frame) in tasks:
-        results.extend(parsed)
-        if frame is not None:
-            measured.append(frame.with_columns(raw_sha256=(pl.col("raw_sha256").cast(pl.Int64) + start).cast(pl.String)))
-    return results, pl.concat(measured) if measured else None
+def _joined(tasks: list[tuple[Parsed, pl.DataFrame | None]]) -> tuple[Parsed, pl.DataFrame | None]:
+    """The tasks' results in order, and their measures in one frame."""
+    measured = [frame for _, frame in tasks if frame is not None]
+    return [result for parsed, _ in tasks for result in parsed], pl.concat(measured) if measured else None
 
 
 class KnownContent:
@@ -213,7 +208,7 @@ def _start_batch(store: Store, batch: list[RawMessage], parser: Parser, known: K
             counts.duplicate += 1
             continue
         todo[digest] = message
-    results = parser.submit([(m.raw, m.envelope_date, not m.in_sent) for m in todo.values()])
+    results = parser.submit([(m.raw, m.envelope_date, not m.in_sent) for m in todo.values()], list(todo))
     return _Started(batch, hashed, locations, todo, results, counts, set(todo).intersection(in_flight))
 
 
@@ -253,10 +248,8 @@ def _finish_batch(store: Store, run_id: int, started: _Started, known: KnownCont
         counts.forgotten = copies
         locations = [loc for loc in locations if loc["raw_sha256"] not in dropped]
     if measures is not None:
-        # Positions to content hashes; only for the records stored here (not forgotten, not stored meanwhile).
-        digests = pl.Series(list(todo), dtype=pl.String)
-        measures = (measures.with_columns(raw_sha256=digests.gather(measures["raw_sha256"].cast(pl.Int64)))
-                    .filter(pl.col("raw_sha256").is_in([r["raw_sha256"] for r in records])))
+        # Only for the records stored here: not forgotten, not stored meanwhile by the batch before.
+        measures = measures.filter(pl.col("raw_sha256").is_in([r["raw_sha256"] for r in records]))
     store.save_batch(run_id, records, locations, quarantined,
                      {"read": counts.read, "new": counts.new, "duplicate": counts.duplicate,
                       "quarantined": counts.quarantined, "forgotten": counts.forgotten}, also,
@@ -288,7 +281,7 @@ def ensure_bodies(store: Store, identity: Identity) -> int:
                      "flags": record["flags"]})
     frame = pl.DataFrame(rows, schema={"raw_sha256": pl.String, "body_text": pl.String, "body_kind": pl.String,
                                        "flags": pl.List(pl.String)})
-    with store.registered("_bodies", frame):
+    with store.registered(_bodies=frame):
         store.run("UPDATE messages SET body_text = b.body_text, body_kind = b.body_kind, flags = b.flags "
                   "FROM _bodies b WHERE messages.raw_sha256 = b.raw_sha256")
     return frame.height

@@ -41,9 +41,8 @@ def read_answers(store: Store, outcomes: pl.DataFrame, rules: dict) -> pl.DataFr
     ids = outcomes.filter(pl.col("outcome") == "human").select("answer_message_id").unique()
     clean = clean_with(rules)
     kinds = []
-    with store.registered("_answers", ids):
-        for batch in store.con.sql(queries.get("answer_bodies")).to_arrow_reader(ANSWER_BATCH):
-            bodies = pl.from_arrow(batch)
+    with store.registered(_answers=ids):
+        for bodies in store.batches("answer_bodies", ANSWER_BATCH):
             cleaned = bodies.with_columns(
                 clean=pl.Series([clean(b) for b in bodies["body_text"].to_list()], dtype=pl.String))
             kinds.append(answer_kinds(cleaned.lazy(), rules).select(

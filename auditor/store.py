@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -199,9 +199,7 @@ class Store:
             if also is not None:
                 also()
 
-        with ExitStack() as stack:
-            for name, frame in frames.items():
-                stack.enter_context(self.registered(name, frame))
+        with self.registered(**frames):
             # The caller sends only content it has not stored (ingest.KnownContent), so a plain insert is the rule;
             # ON CONFLICT, which probes the key of every row, cost 27 µs a message, two thirds of the insert. Should
             # a row be stored after all, the transaction rolls back whole and is written again with it.
@@ -249,13 +247,15 @@ class Store:
 
     # -- derived stages ----------------------------------------------------------------------------------------
     @contextmanager
-    def registered(self, name: str, frame: pl.DataFrame) -> Iterator[None]:
-        """`frame` readable by SQL as `name` for the duration of the block."""
-        self.con.register(name, frame)
+    def registered(self, **frames: pl.DataFrame) -> Iterator[None]:
+        """Each frame readable by SQL under its name for the duration of the block."""
         try:
+            for name, frame in frames.items():
+                self.con.register(name, frame)
             yield
         finally:
-            self.con.unregister(name)
+            for name in frames:
+                self.con.unregister(name)
 
     def release_memory(self) -> None:
         """Hand back the blocks DuckDB keeps cached after a stage (up to its limit), before the next stage's own
@@ -312,7 +312,7 @@ class Store:
     def replace(self, table: str, frame: pl.DataFrame, *, in_transaction: bool = False) -> None:
         """Swap a derived table's contents for `frame` (columns by name), in a transaction of its own unless
         the caller holds one (so several tables change together)."""
-        with self.registered("_frame", frame):
+        with self.registered(_frame=frame):
             try:
                 if not in_transaction:
                     self.con.begin()
@@ -341,6 +341,13 @@ class Store:
             return self.frame(sql, params or None)
         except duckdb.Error as exc:
             raise AuditorError(f"query {name} failed: {str(exc).splitlines()[0]}") from exc
+
+    def batches(self, name: str, size: int, params: dict | None = None) -> Iterator[pl.DataFrame]:
+        """A named query's rows as frames of `size` rows, streamed, never all at once. It runs on the connection
+        itself, since it may read the temporary views and registered frames a cursor would not see: nothing else
+        may run on the connection until the last frame is read."""
+        for batch in self.con.sql(queries.get(name), params=params).to_arrow_reader(size):
+            yield pl.from_arrow(batch)
 
     def frame(self, sql: str, params: Any = None) -> pl.DataFrame:
         return self.con.sql(sql, params=params).pl()

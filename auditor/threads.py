@@ -37,5 +37,5 @@ def thread_mails(store: Store) -> None:
     n = store.scalar("SELECT count(*) FROM _tag_thread_ids")
     edges = store.con.sql(queries.get("tag_thread_edges")).fetchnumpy()
     roots = components(n, edges["a"].astype(np.int64), edges["b"].astype(np.int64))
-    with store.registered("_roots", pl.DataFrame({"node": np.arange(n, dtype=np.int64), "root": roots})):
+    with store.registered(_roots=pl.DataFrame({"node": np.arange(n, dtype=np.int64), "root": roots})):
         store.spool("_tag_threads", queries.get("tag_threads"))

@@ -176,7 +176,7 @@ def tag_store(store: Store, source: str, messages: int, identity: Identity, rule
             parts = _parts(store.scalar("SELECT coalesce(sum(len(recipients_ext)), 0) FROM _tag_asks"))
             stamp = {"ruleset": ruleset, "run": run_id, "at": now()}
             for part in range(parts):
-                with store.registered("_tag_warmth", warmth_rows(store, parts, part, start, rules)):
+                with store.registered(_tag_warmth=warmth_rows(store, parts, part, start, rules)):
                     store.run(queries.get("tag_write_tags"), stamp)
             fault_point("tag.during_write")
 
@@ -198,7 +198,7 @@ def tag_frames(messages: pl.LazyFrame, identity: Identity, rules: dict, ruleset:
     """The tag stage over the given rows of load_messages, in a scratch database in memory: frames in, frames out
     (mails, tags, tag_sentences, templates), which is what a test of a few messages wants."""
     given = messages.collect()
-    with Store.open(Path(":memory:")) as store, store.registered("_given", given):
+    with Store.open(Path(":memory:")) as store, store.registered(_given=given):
         # The one-time measures read the bodies from the messages table, as they do in a real database.
         store.run("INSERT INTO messages (raw_sha256, mail_key, message_id, subject, body_text) SELECT raw_sha256, "
                   "mail_key, message_id, subject, body_text FROM _given ON CONFLICT DO NOTHING")

@@ -121,7 +121,7 @@ def ensure_measures(store: Store, raw_sha256s: Sequence[str], rules: dict, *, wo
     import os
 
     version = measures_version(rules)
-    with store.registered("_wanted", pl.DataFrame({"raw_sha256": list(raw_sha256s)}, schema={"raw_sha256": pl.String})):
+    with store.registered(_wanted=pl.DataFrame({"raw_sha256": list(raw_sha256s)}, schema={"raw_sha256": pl.String})):
         missing = [r[0] for r in store.run(
             "SELECT w.raw_sha256 FROM _wanted w LEFT JOIN message_measures mm USING (raw_sha256) "
             "WHERE mm.version IS DISTINCT FROM ? ORDER BY 1", [version])]
@@ -144,7 +144,7 @@ def ensure_measures(store: Store, raw_sha256s: Sequence[str], rules: dict, *, wo
 
     def save(frame: pl.DataFrame) -> None:
         frame = frame.with_columns(version=pl.lit(version), measured_at=pl.lit(now()))
-        with store.registered("_measured", frame):
+        with store.registered(_measured=frame):
             cols = ", ".join(frame.columns)
             store.run(f"INSERT INTO message_measures ({cols}) SELECT {cols} FROM _measured")
         if progress:

@@ -41,7 +41,7 @@ def template_clusters(store: Store, rules: dict) -> None:
     bands, rows = lsh_bands(cfg["template_num_perm"], cfg["template_similarity"])
     keys = [batch.select("node", whole=pl.col("signature").hash(),
                          *[pl.col("signature").list.slice(b * rows, rows).hash().alias(f"b{b}") for b in range(bands)])
-            for batch in _batches(store, "tag_template_signatures", {"min_words": cfg["template_min_words"]})]
+            for batch in store.batches("tag_template_signatures", BATCH, {"min_words": cfg["template_min_words"]})]
     keys = pl.concat(keys) if keys else pl.DataFrame()
     a = b = np.zeros(0, dtype=np.int64)
     if keys.height > 1:
@@ -58,7 +58,7 @@ def template_clusters(store: Store, rules: dict) -> None:
             for b in range(bands)]).unique()
         del distinct
         if candidates.height:
-            with store.registered("_candidates", candidates):
+            with store.registered(_candidates=candidates):
                 similar = store.con.sql(queries.get("tag_template_confirm"),
                                         params={"similarity": cfg["template_similarity"]}).fetchnumpy()
             a = np.concatenate([a, similar["node"].astype(np.int64)])
@@ -67,22 +67,15 @@ def template_clusters(store: Store, rules: dict) -> None:
     # One message to two people is not a template; the same text in several messages to different people is.
     clusters = pl.DataFrame({"node": np.arange(n, dtype=np.int64), "template": template.astype(np.int64)})
     members = clusters.filter(pl.len().over("template") >= 2)
-    with store.registered("_members", members):
+    with store.registered(_members=members):
         sizes = store.query("tag_template_sizes")
-        scores = personalization(_batches(store, "tag_template_texts"), n, int(cfg["medoid_candidates"]))
+        scores = personalization(store.batches("tag_template_texts", BATCH), n, int(cfg["medoid_candidates"]))
     result = clusters.with_columns(personalization=scores).join(sizes, on="template", how="left").select(
         "node", "personalization", pl.col("template_recipients").fill_null(0).cast(pl.Int32),
         template_id=pl.when(pl.col("template_recipients").is_not_null()).then(pl.col("template")))
-    with store.registered("_clusters", result):
+    with store.registered(_clusters=result):
         store.spool("_tag_templates", "SELECT n.message_id, c.template_recipients, c.template_id, c.personalization "
                                       "FROM _clusters c JOIN _tag_ask_nodes n USING (node)")
-
-
-def _batches(store: Store, name: str, params: dict | None = None) -> Iterator[pl.DataFrame]:
-    """A named query's rows as frames of BATCH rows. It reads the connection's temporary tables, so it runs on the
-    connection itself (a cursor is another connection): nothing else may run on it until the reader is done."""
-    for batch in store.con.sql(queries.get(name), params=params).to_arrow_reader(BATCH):
-        yield pl.from_arrow(batch)
 
 
 def personalization(members: Iterator[pl.DataFrame], n: int, candidates: int) -> np.ndarray:
