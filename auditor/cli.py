@@ -230,7 +230,7 @@ def harvest(account_names, spelled, settings):
     progress = FolderProgress()
     for account in accounts:
         with pipeline.command_run(settings, "harvest", [f"imap:{account.name}"]) as (store, run_id):
-            result = pipeline.harvest(store, run_id, account, progress=progress, measure_rules=settings.rules)
+            result = pipeline.harvest(store, run_id, account, progress=progress, rules=settings.rules)
         progress.finish()
         print_harvest(result)
 

@@ -7,7 +7,7 @@ What `forget_addresses` promises, for each address:
   messages were found, any other row about one of them (a table keyed by raw_sha256, such as message_measures),
   and any quarantined file that names it. A mail sent to them among others goes whole: its bytes name them, and
   the same mail with a recipient cut out would no longer be the mail that was sent.
-- The derived tables (mails, tags, sentences, templates, touches, outcomes) are emptied and the stage marks
+- The derived tables (mails, asks, tags, sentences, templates, touches, outcomes) are emptied and the stage marks
   dropped: the next `tag`, `match` or `report` rebuilds them from what is left, so no label or reply rate still
   leans on the person.
 - The database file is rewritten. DuckDB leaves deleted strings readable in its blocks after DELETE, CHECKPOINT and
@@ -48,7 +48,7 @@ from .store import Store, now
 KEY_NAME = "forget"
 # Rebuilt by `tag` and `match` from messages: emptied, marks included, rather than pruned row by row, since a row
 # that does not name the person can still lean on their mail (a colleague's warmth, an answer by a colleague).
-DERIVED_TABLES = ("mails", "tags", "tag_sentences", "templates", "touches", "outcomes", "stage_state")
+DERIVED_TABLES = ("mails", "asks", "tags", "tag_sentences", "templates", "touches", "outcomes", "stage_state")
 REWRITE = "auditor_forget_rewrite"       # the new file, attached read-only to check it
 SCHEMA_ONLY = "auditor_forget_schema"    # an empty in-memory copy of the schema, exported as DDL
 # Which of $addresses a stored message has as sender or recipient: exact, so an internationalised address counts.

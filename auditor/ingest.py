@@ -21,8 +21,8 @@ import polars as pl
 from .config import Identity
 from .faults import fault_point
 from .forget import Forgotten
-from .parse import content_sha256, parse_or_reason
-from .sources import RawMessage
+from .parse import DEFERRED_STRANGER, content_sha256, parse_or_reason, sender_address
+from .sources import SENT_FOLDER, RawMessage
 from .store import Store
 
 # Writing a batch costs about 27 ms whatever its size (frames, three inserts, the commit): 53 µs a message in
@@ -54,11 +54,15 @@ class Counts:
 
 
 def _batched(items: Iterable[RawMessage], size: int, max_bytes: int = BATCH_BYTES) -> Iterator[list[RawMessage]]:
-    """Batches of `size` messages, cut short at `max_bytes` of raw mail: 500 messages with large attachments
-    would otherwise be held at once (twice, with the batch before still being written)."""
+    """Batches of `size` messages, cut short at `max_bytes` of raw mail (500 messages with large attachments
+    would otherwise be held at once, twice with the batch before still being written) and where the messages
+    leave a Sent folder (the mail after it is told from strangers' by the Sent mail before it)."""
     batch: list[RawMessage] = []
     held = 0
     for item in items:
+        if batch and batch[-1].in_sent and not item.in_sent:
+            yield batch
+            batch, held = [], 0
         batch.append(item)
         held += len(item.raw or b"")
         if len(batch) >= size or held >= max_bytes:
@@ -84,14 +88,14 @@ TASK_SIZE = 100
 Parsed = list[tuple[dict | None, str | None]]
 
 
-def parse_task(items: list[tuple[bytes, datetime | None, bool]], digests: list[str], measure_rules: dict | None
-               ) -> tuple[Parsed, pl.DataFrame | None]:
-    """Parse `items` (raw, envelope date, may defer the body; their content hashes in `digests`) and, given the
-    rules, take the text measures of the ones found in a Sent folder (tag.measures) while their bodies are at
-    hand: the tag stage measures every ask, and reading the bodies back from the database into a pool of its own
-    cost more than measuring them here."""
+def parse_task(items: list[tuple[bytes, datetime | None, bool, bool]], digests: list[str],
+               measure_rules: dict | None) -> tuple[Parsed, pl.DataFrame | None]:
+    """Parse `items` (parse_or_reason's: raw, envelope date, may defer the body, from a stranger; their content
+    hashes in `digests`) and, given the rules, take the text measures of the ones found in a Sent folder
+    (tag.measures) while their bodies are at hand: the tag stage measures every ask, and reading the bodies back
+    from the database into a pool of its own cost more than measuring them here."""
     results = [parse_or_reason(item) for item in items]
-    sent = [i for i, ((_, _, may_defer), (record, _)) in enumerate(zip(items, results))
+    sent = [i for i, ((_, _, may_defer, _), (record, _)) in enumerate(zip(items, results))
             if not may_defer and record is not None and record["body_kind"] != "deferred"]
     if measure_rules is None or not sent:
         return results, None
@@ -121,7 +125,7 @@ class Parser:
         self.measure_rules = measure_rules
         self._pool: ProcessPoolExecutor | None = None
 
-    def submit(self, items: list[tuple[bytes, datetime | None, bool]], digests: list[str]
+    def submit(self, items: list[tuple[bytes, datetime | None, bool, bool]], digests: list[str]
                ) -> Callable[[], tuple[Parsed, pl.DataFrame | None]]:
         """Start parsing `items` (parse_task); the returned function waits for the results, in order, and the
         measures of the Sent mail among them. A batch big enough for the pool is parsed there while the caller
@@ -177,6 +181,43 @@ class KnownContent:
             self._ids.update(self._id(d) for d in digests)
 
 
+class Correspondents:
+    """The team and everyone it wrote to, as far as the ingest has seen: the senders and recipients of the mail
+    in Sent folders, stored or read in this run, and their organisations' own domains (not free mail). Inbound
+    mail from anyone else that names no earlier message is parsed as its header only (parse.body_can_wait): in a
+    real inbox most mail is from strangers (receipts, alerts, cold pitches) and none of it can answer an ask.
+    Before any Sent mail is seen there is no telling, and nobody is a stranger. Wrong guesses cost time, not
+    results: the tag stage parses whole what turns out to be the team's or from someone it wrote to
+    (ensure_bodies). Read from the database on first use."""
+
+    def __init__(self, store: Store, free_mail: Iterable[str]):
+        self._store = store
+        self._free_mail = frozenset(free_mail)
+        self._addresses: set[str] | None = None
+        self._domains: set[str] = set()
+
+    def _loaded(self) -> set[str]:
+        if self._addresses is None:
+            self._addresses = set()
+            self.add(self._store.query("correspondents", sent_folder=SENT_FOLDER)["addr"])
+        return self._addresses
+
+    def add(self, addresses: Iterable[str]) -> None:
+        known = self._loaded()
+        for address in addresses:
+            if address not in known:
+                known.add(address)
+                domain = address.rpartition("@")[2]
+                if domain not in self._free_mail:
+                    self._domains.add(domain)
+
+    def stranger(self, address: str | None) -> bool:
+        """True only for an address that is neither a correspondent nor at a correspondent's organisation."""
+        known = self._loaded()
+        return (address is not None and bool(known) and address not in known
+                and address.rpartition("@")[2] not in self._domains)
+
+
 @dataclass
 class _Started:
     """A batch hashed, its known messages set aside and the rest handed to the parser: not yet stored."""
@@ -190,10 +231,11 @@ class _Started:
 
 
 def _start_batch(store: Store, batch: list[RawMessage], parser: Parser, known: KnownContent,
-                 in_flight: Iterable[str] = ()) -> _Started:
-    """Hash the batch, skip what is stored and start parsing the rest. A message also in `in_flight` (the batch
-    before, not yet stored) is parsed here too, and settled when this batch is stored: by then it is stored, or
-    was dropped as forgotten, which only that batch's parse could tell."""
+                 correspondents: Correspondents | None = None, in_flight: Iterable[str] = ()) -> _Started:
+    """Hash the batch, skip what is stored and start parsing the rest, telling the parser which inbound mail is
+    from a stranger (given `correspondents`). A message also in `in_flight` (the batch before, not yet stored) is
+    parsed here too, and settled when this batch is stored: by then it is stored, or was dropped as forgotten,
+    which only that batch's parse could tell."""
     counts = Counts(read=len(batch))
     locations, todo = [], {}
     hashed = [(m, content_sha256(m.raw)) if m.raw is not None else (m, None) for m in batch]
@@ -208,14 +250,17 @@ def _start_batch(store: Store, batch: list[RawMessage], parser: Parser, known: K
             counts.duplicate += 1
             continue
         todo[digest] = message
-    results = parser.submit([(m.raw, m.envelope_date, not m.in_sent) for m in todo.values()], list(todo))
+    items = [(m.raw, m.envelope_date, not m.in_sent,
+              correspondents is not None and not m.in_sent and correspondents.stranger(sender_address(m.raw)))
+             for m in todo.values()]
+    results = parser.submit(items, list(todo))
     return _Started(batch, hashed, locations, todo, results, counts, set(todo).intersection(in_flight))
 
 
 def _finish_batch(store: Store, run_id: int, started: _Started, known: KnownContent,
-                  also: Callable[[], None] | None = None) -> Counts:
+                  also: Callable[[], None] | None = None, correspondents: Correspondents | None = None) -> Counts:
     """Wait for the batch's parse and write all of it in one transaction (with `also`, the caller's own
-    bookkeeping, inside it)."""
+    bookkeeping, inside it). The people on its Sent mail become `correspondents`."""
     counts, locations, todo, hashed = started.counts, started.locations, started.todo, started.hashed
     if not locations and also is None:
         # Every file was known by its place: no transaction for nothing (a re-run over 100k known Maildir files
@@ -255,26 +300,33 @@ def _finish_batch(store: Store, run_id: int, started: _Started, known: KnownCont
                       "quarantined": counts.quarantined, "forgotten": counts.forgotten}, also,
                      measures=measures)
     known.add([r["raw_sha256"] for r in records] + [q["raw_sha256"] for q in quarantined])
+    if correspondents is not None:
+        correspondents.add(address for record in records if todo[record["raw_sha256"]].in_sent
+                           for address in [record["from_addr"], *(r["addr"] for r in record["recipients"])] if address)
     return counts
 
 
 def ingest_batch(store: Store, run_id: int, batch: list[RawMessage], parser: Parser, known: KnownContent,
-                 also: Callable[[], None] | None = None) -> Counts:
-    """Store one batch: hash, skip what is `known`, parse the rest, write all of it in one transaction (with
-    `also`, the caller's own bookkeeping, inside it)."""
-    return _finish_batch(store, run_id, _start_batch(store, batch, parser, known), known, also)
+                 also: Callable[[], None] | None = None, correspondents: Correspondents | None = None) -> Counts:
+    """Store one batch: hash, skip what is `known`, parse the rest (strangers' mail by its header where it
+    can wait, given `correspondents`), write all of it in one transaction (with `also`, the caller's own
+    bookkeeping, inside it)."""
+    started = _start_batch(store, batch, parser, known, correspondents)
+    return _finish_batch(store, run_id, started, known, also, correspondents)
 
 
-def ensure_bodies(store: Store, identity: Identity) -> int:
+def ensure_bodies(store: Store, identity: Identity, free_mail: Iterable[str]) -> int:
     """Parse whole the messages stored with their header only (parse.body_can_wait) that turn out to be the
-    team's own, such as a mass appeal sent through a mailing tool and found outside the Sent folder; returns how
-    many. Only the body fields change; a body that still cannot be parsed is kept as none, with the reason."""
-    deferred = store.query("deferred_bodies", addresses=sorted(identity.addresses), domains=sorted(identity.domains))
+    team's own, such as a mass appeal sent through a mailing tool and found outside the Sent folder, or, taken for
+    a stranger's, to be from someone the team wrote to after all (or at their organisation); returns how many.
+    Only the body fields change; a body that still cannot be parsed is kept as none, with the reason."""
+    deferred = store.query("deferred_bodies", addresses=sorted(identity.addresses), domains=sorted(identity.domains),
+                           free_mail=sorted(free_mail), stranger=DEFERRED_STRANGER)
     if deferred.is_empty():
         return 0
     rows = []
     for digest, raw in deferred.iter_rows():
-        record, reason = parse_or_reason((raw, None, False))
+        record, reason = parse_or_reason((raw, None, False, False))
         if record is None:
             record = {"body_text": "", "body_kind": "none", "flags": [f"body_unparseable: {reason}"]}
         rows.append({"raw_sha256": digest, "body_text": record["body_text"], "body_kind": record["body_kind"],
@@ -289,16 +341,20 @@ def ensure_bodies(store: Store, identity: Identity) -> int:
 
 def ingest_messages(store: Store, run_id: int, messages: Iterable[RawMessage], *, batch_size: int = BATCH_SIZE,
                     progress: Callable[[int], None] | None = None, parser: Parser | None = None,
-                    measure_rules: dict | None = None) -> Counts:
+                    rules: dict | None = None) -> Counts:
     """Store every message in `messages`, one committed batch at a time. Batch n+1 is read, hashed and parsing
     on the workers while batch n is written, so neither the cores nor the database wait for the other (at 20k
-    messages the workers sat idle for a fifth of the run while batches were stored)."""
+    messages the workers sat idle for a fifth of the run while batches were stored).
+
+    Given the audit's `rules`, Sent mail is measured as it is parsed (Parser) and strangers' mail is parsed as
+    its header where it can wait (Correspondents); without them every message is parsed whole."""
     total, unsaved, known = Counts(), Counts(), KnownContent(store)
+    correspondents = Correspondents(store, rules["match"]["free_mail_domains"]) if rules else None
     own_parser = parser is None
-    parser = parser or Parser(measure_rules=measure_rules)
+    parser = parser or Parser(measure_rules=rules)
 
     def finish(started: _Started) -> None:
-        counts = _finish_batch(store, run_id, started, known)
+        counts = _finish_batch(store, run_id, started, known, correspondents=correspondents)
         total.add(counts)
         if counts.unsaved:
             unsaved.add(counts)
@@ -309,7 +365,11 @@ def ingest_messages(store: Store, run_id: int, messages: Iterable[RawMessage], *
     try:
         previous: _Started | None = None
         for batch in _batched(messages, batch_size):
-            started = _start_batch(store, batch, parser, known, in_flight=previous.todo if previous else ())
+            if previous is not None and correspondents is not None and previous.batch[-1].in_sent:
+                finish(previous)            # whom the Sent mail went to is known before the next folder is read
+                previous = None
+            started = _start_batch(store, batch, parser, known, correspondents,
+                                   in_flight=previous.todo if previous else ())
             if previous is not None:
                 finish(previous)
             previous = started
@@ -327,10 +387,9 @@ def ingest_messages(store: Store, run_id: int, messages: Iterable[RawMessage], *
 
 def ingest_paths(store: Store, run_id: int, paths: Iterable, *, skip_folders: Iterable[str] = (),
                  progress: Callable[[int], None] | None = None,
-                 on_skip: Callable[[str], None] | None = None, measure_rules: dict | None = None) -> Counts:
+                 on_skip: Callable[[str], None] | None = None, rules: dict | None = None) -> Counts:
     """Ingest local files: each path a .eml, a folder, an mbox or a Maildir. Maildir files already stored are
-    not read again (their content never changes), which keeps a re-run cheap. With `measure_rules`, Sent mail
-    is measured as it is parsed (Parser)."""
+    not read again (their content never changes), which keeps a re-run cheap. `rules` as in ingest_messages."""
     from .sources import iter_source
 
     located: dict[tuple[str, str], set[tuple[str, str]]] = {}
@@ -345,4 +404,4 @@ def ingest_paths(store: Store, run_id: int, paths: Iterable, *, skip_folders: It
         for path in paths:
             yield from iter_source(path, skip_folders=skip_folders, known=known, on_skip=on_skip, exclude=own_files)
 
-    return ingest_messages(store, run_id, stream(), progress=progress, measure_rules=measure_rules)
+    return ingest_messages(store, run_id, stream(), progress=progress, rules=rules)

@@ -61,9 +61,12 @@ def content_sha256(raw: bytes, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+_HEADER_BLOCK_MAX = 65536
+
+
 def _header_block(raw: bytes) -> bytes:
-    """The bytes before the first blank line, at most 64 KiB of them."""
-    return raw[:65540].split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0][:65536]
+    """The bytes before the first blank line, at most _HEADER_BLOCK_MAX of them."""
+    return raw[:_HEADER_BLOCK_MAX + 4].split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0][:_HEADER_BLOCK_MAX]
 
 
 def _check_bytes(raw: bytes) -> None:
@@ -380,39 +383,63 @@ def text_parts_only(raw: bytes | memoryview, depth: int = 0) -> bytes:
 
 _LIST_MARKER = re.compile(rb"(?im)^(list-id|list-unsubscribe|precedence)[ \t]*:")
 _AUTO_HEADERS = ("auto-submitted", "x-autoreply", "x-autorespond")
+_FROM_FIELD = re.compile(rb"(?im)^from[ \t]*:(.*(?:\r?\n[ \t].*)*)")
+# How a body that can wait was told apart, in the record's flags.
+DEFERRED_LIST, DEFERRED_STRANGER = "body_deferred", "body_deferred: from a stranger"
 
 
-def body_can_wait(msg: email.message.Message) -> bool:
-    """List or bulk mail that answers nothing: a newsletter, a notification. The audit never reads its body (it is
-    list traffic, neither an answer nor a human contact, whoever sent it), so only its header is parsed, at a
-    tenth of the cost. A reply through a list, an auto-reply and a bounce are read whole."""
+def sender_address(raw: bytes) -> str | None:
+    """The lower-case address in the From field of the raw bytes, read without parsing the message (the ingest
+    asks it of every inbound message to tell a stranger from a correspondent); None unless there is exactly one."""
+    found = _FROM_FIELD.search(_header_block(raw.removeprefix(b"\xef\xbb\xbf").lstrip(b"\r\n")))
+    if found is None:
+        return None
+    value = re.sub(r"\r?\n[ \t]", " ", found.group(1).decode("ascii", "surrogateescape"))
+    addresses = {addr for _, addr in _addresses([value])}
+    return addresses.pop() if len(addresses) == 1 else None
+
+
+def body_can_wait(msg: email.message.Message, *, from_stranger: bool = False) -> bool:
+    """Mail whose body the audit never reads, so that only its header is parsed, at a tenth of the cost.
+
+    List or bulk mail that answers nothing (a newsletter, a notification) is list traffic, neither an answer nor a
+    human contact, whoever sent it. Mail `from_stranger` (someone the team never wrote to, at no organisation it
+    wrote to) that names no earlier message cannot answer an ask, and no ask's warmth counts it. A reply, an
+    auto-reply and a bounce are read whole either way."""
     if msg.get("In-Reply-To") or msg.get("References"):
         return False
     if any(msg.get(h) and str(msg.get(h)).strip().lower() != "no" for h in _AUTO_HEADERS):
         return False
     precedence = str(msg.get("Precedence") or "").strip().lower()
-    if not (msg.get("List-Id") or msg.get("List-Unsubscribe") or precedence in ("bulk", "list", "junk")):
+    if not (from_stranger or msg.get("List-Id") or msg.get("List-Unsubscribe") or precedence in ("bulk", "list", "junk")):
         return False
     senders = _addresses(_header_values(msg, "from"))
     return not _looks_like_bounce(msg, senders[0][1] if senders else None, _decode(msg.get("Subject") or ""))
 
 
-def parse_raw(raw: bytes, envelope_date: datetime | None = None, *, may_defer_body: bool = False) -> dict[str, Any]:
+def parse_raw(raw: bytes, envelope_date: datetime | None = None, *, may_defer_body: bool = False,
+              from_stranger: bool = False) -> dict[str, Any]:
     """Bytes to one normalised record. Raises `Unparseable` with the quarantine reason.
 
-    With `may_defer_body` (mail found outside a Sent folder), list and bulk mail (`body_can_wait`) is parsed as
-    its header only: body_kind 'deferred'. Our own mass mail can look like that too, and the tag stage parses a
-    deferred message whole once it turns out to be ours (ingest.ensure_bodies)."""
+    With `may_defer_body` (mail found outside a Sent folder), mail whose body can wait (`body_can_wait`: list
+    and bulk mail, and with `from_stranger` anything that answers nothing) is parsed as its header only:
+    body_kind 'deferred', flagged DEFERRED_LIST or DEFERRED_STRANGER. Our own mass mail can look like list mail,
+    and a stranger may be written to later: the tag stage parses a deferred message whole once it turns out to
+    be ours or from someone we wrote to (ingest.ensure_bodies)."""
     _check_bytes(raw)
     # A byte-order mark or blank lines before the first header (some exporters write them) would make every
     # header body text; the stored bytes keep them, the parser does not see them.
     raw = raw.removeprefix(b"\xef\xbb\xbf").lstrip(b"\r\n")
     size, large = len(raw), len(raw) > LARGE_MESSAGE
     msg = parsed = None
-    if may_defer_body and _LIST_MARKER.search(_header_block(raw)):
-        header = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    deferred_as, head = None, _header_block(raw)
+    # Decided on the header block alone (not the whole message, which the header parser would read in too).
+    if may_defer_body and len(head) < _HEADER_BLOCK_MAX and (from_stranger or _LIST_MARKER.search(head)):
+        header = BytesHeaderParser(policy=compat32).parsebytes(head)
         if body_can_wait(header):
-            msg = header
+            msg, deferred_as = header, DEFERRED_LIST
+        elif from_stranger and body_can_wait(header, from_stranger=True):
+            msg, deferred_as = header, DEFERRED_STRANGER
     if msg is None:
         if large:
             raw = text_parts_only(raw)
@@ -461,7 +488,7 @@ def parse_raw(raw: bytes, envelope_date: datetime | None = None, *, may_defer_bo
         plain = _stdlib_text(msg) or plain      # an escape-sequence charset (ISO-2022-JP) left undecoded
     if parsed is None:
         body, body_kind = "", "deferred"
-        flags.append("body_deferred")
+        flags.append(deferred_as)
     elif plain:
         body, body_kind = plain, "plain"
     elif parsed.text_html:
@@ -512,12 +539,13 @@ def parse_raw(raw: bytes, envelope_date: datetime | None = None, *, may_defer_bo
     }
 
 
-def parse_or_reason(item: tuple[bytes, datetime | None, bool]) -> tuple[dict[str, Any] | None, str | None]:
-    """(record, None) or (None, quarantine reason) for (raw, envelope_date, may_defer_body): whatever the bytes,
-    never an exception, because hostile input must not stop a run. Runs in the parser's worker processes."""
-    raw, envelope_date, may_defer_body = item
+def parse_or_reason(item: tuple[bytes, datetime | None, bool, bool]) -> tuple[dict[str, Any] | None, str | None]:
+    """(record, None) or (None, quarantine reason) for (raw, envelope_date, may_defer_body, from_stranger):
+    whatever the bytes, never an exception, because hostile input must not stop a run. Runs in the parser's
+    worker processes."""
+    raw, envelope_date, may_defer_body, from_stranger = item
     try:
-        return parse_raw(raw, envelope_date, may_defer_body=may_defer_body), None
+        return parse_raw(raw, envelope_date, may_defer_body=may_defer_body, from_stranger=from_stranger), None
     except Unparseable as exc:
         return None, str(exc)
     except RecursionError:

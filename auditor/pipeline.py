@@ -58,7 +58,7 @@ def ingest(store: Store, run_id: int, settings: Settings, paths: Sequence[Path],
     check_paths(paths)
     skipped: list[str] = []
     counts = ingest_paths(store, run_id, paths, skip_folders=settings.rules["sources"]["skip_folders"],
-                          progress=progress, on_skip=skipped.append, measure_rules=settings.rules)
+                          progress=progress, on_skip=skipped.append, rules=settings.rules)
     return counts, skipped
 
 
@@ -73,19 +73,21 @@ class HarvestResult:
 
 
 def harvest(store: Store, run_id: int, account, *, progress: Callable[[str, int | None, int], None] | None = None,
-            harvester=None, measure_rules: dict | None = None) -> HarvestResult:
-    """Fetch the account's new mail folder by folder, each batch stored with its UID mark in one transaction.
-    With `measure_rules`, Sent mail is measured as it is parsed (ingest.Parser)."""
+            harvester=None, rules: dict | None = None) -> HarvestResult:
+    """Fetch the account's new mail folder by folder, each batch stored with its UID mark in one transaction;
+    the Sent folders before INBOX, so that the inbox's strangers are known. `rules` as in
+    ingest.ingest_messages."""
     from .faults import fault_point
     from .harvest import Harvester, iter_batches, plan_folders
-    from .ingest import KnownContent, Parser, ingest_batch
+    from .ingest import Correspondents, KnownContent, Parser, ingest_batch
 
-    counts, parser, result, known = Counts(), Parser(measure_rules=measure_rules), None, KnownContent(store)
+    counts, parser, result, known = Counts(), Parser(measure_rules=rules), None, KnownContent(store)
+    correspondents = Correspondents(store, rules["match"]["free_mail_domains"]) if rules else None
     with (harvester or Harvester(account)) as h:
         plan = plan_folders(h.folders(), account.folders)
         result = HarvestResult(account.name, plan.chosen, counts)
         try:
-            for folder in plan.chosen:
+            for folder in sorted(plan.chosen, key=lambda name: name.upper() == "INBOX"):
                 mark = store.harvest_mark(account.name, folder)
                 total = {"n": None}
 
@@ -98,7 +100,8 @@ def harvest(store: Store, run_id: int, account, *, progress: Callable[[str, int 
                         result.rescanned.append(folder)
                     done = ingest_batch(store, run_id, batch.messages, parser, known,
                                         also=lambda b=batch: store.set_harvest_mark(
-                                            account.name, b.folder, b.uidvalidity, b.last_uid, len(b.messages)))
+                                            account.name, b.folder, b.uidvalidity, b.last_uid, len(b.messages)),
+                                        correspondents=correspondents)
                     counts.add(done)
                     result.partial += batch.partial
                     fault_point("harvest.after_batch")
@@ -164,7 +167,7 @@ def audit(settings: Settings, paths: Sequence[Path], output: Path | None = None,
     check_paths(paths)
     sources = [str(p) for p in paths] + [f"imap:{a.name}" for a in accounts]
     with command_run(settings, "audit", sources) as (store, run_id):
-        harvested = [harvest(store, run_id, account, progress=harvest_progress, measure_rules=settings.rules)
+        harvested = [harvest(store, run_id, account, progress=harvest_progress, rules=settings.rules)
                      for account in accounts]
         counts, skipped = ingest(store, run_id, settings, paths, progress) if paths else (None, [])
         result = up_to_report(store, run_id, settings, output or default_report_path(settings),

@@ -57,11 +57,13 @@ def looks_like_mbox(path: Path) -> bool:
 
 
 def _maildir_folders(root: Path) -> Iterator[tuple[str, Path]]:
-    """The root is INBOX; Maildir++ subfolders are dot-directories whose dots separate levels (.Sent.2025)."""
-    yield MAILDIR_ROOT_FOLDER, root
-    for child in sorted(root.iterdir()):
-        if child.name.startswith(".") and child.name not in (".", "..") and is_maildir(child):
-            yield child.name[1:].replace(".", "/"), child
+    """The root is INBOX; Maildir++ subfolders are dot-directories whose dots separate levels (.Sent.2025).
+    Sent folders come first, so that the ingest knows whom the team wrote to before it reads the inbox
+    (ingest.Correspondents)."""
+    folders = [(MAILDIR_ROOT_FOLDER, root)] + [
+        (child.name[1:].replace(".", "/"), child) for child in sorted(root.iterdir())
+        if child.name.startswith(".") and child.name not in (".", "..") and is_maildir(child)]
+    yield from sorted(folders, key=lambda folder: not re.search(SENT_FOLDER, folder[0].lower()))
 
 
 def _maildir_messages(root: Path, skip_folders: set[str], known: Callable[[str, str, str, str], bool],

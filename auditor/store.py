@@ -291,6 +291,12 @@ class Store:
         """The rows of `sql` as the working data `name` (a view of that name), written to disk, not held."""
         self._spool_file(name, lambda path: self.run(f"COPY ({sql}) TO '{_quoted(path)}' (FORMAT parquet)", params))
 
+    def view(self, name: str, sql: str) -> None:
+        """The rows of `sql` as the working data `name`, read where they stand: for stored tables the stage
+        does not change while it works, which a copy to disk would only cost."""
+        self._spooled.setdefault(name, [])
+        self.run(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
+
     def _spool_file(self, name: str, write: Callable[[Path], Any]) -> None:
         self.work_dir.mkdir(mode=0o700, exist_ok=True)
         files = self._spooled.setdefault(name, [])

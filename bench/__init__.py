@@ -32,7 +32,7 @@ STAGE_LABEL = {
     "ingest": "ingest (read+parse+measure+store, 2 cores)",
     "measure": "tag: all measures again (2 cores)",
     "tag": "tag: label pass (run_tag force)",
-    "cluster": "tag: label pass + template clusters",
+    "cluster": "tag: mails + clusters + labels",
     "match": "match (run_match force)",
     "report": "report (build + write)",
     "e2e": "end to end (pipeline.audit)",
@@ -279,7 +279,7 @@ def stage_ingest(spec: dict) -> dict:
         t = time.perf_counter()
         counts = ingest_paths(store, run_id, [Path(spec["maildir"])],
                               skip_folders=settings.rules["sources"]["skip_folders"],
-                              progress=lambda n: marks.append(time.perf_counter() - t), measure_rules=settings.rules)
+                              progress=lambda n: marks.append(time.perf_counter() - t), rules=settings.rules)
         seconds = time.perf_counter() - t
     store.finish_run(run_id, "ok")
     store.close()
@@ -345,8 +345,8 @@ def stage_measure(spec: dict) -> dict:
 
 
 def stage_tag(spec: dict) -> dict:
-    """The label pass: run_tag forced on a database whose measures and template clusters are stored (a re-tag
-    after a word-list change)."""
+    """The label pass: run_tag forced on a database whose measures, mails, asks and template clusters are stored
+    (a re-tag after a word-list change)."""
     from auditor.tag import run_tag
 
     seconds, n, result, cold = _timed_on_prepared(spec, "tag", lambda s, st, r: run_tag(s, st, r, force=True))
@@ -354,12 +354,12 @@ def stage_tag(spec: dict) -> dict:
 
 
 def stage_cluster(spec: dict) -> dict:
-    """The label pass when the template clusters must be computed again too (new mail arrived, or a template rule
-    changed): what the first tag after an ingest costs over stored measures."""
+    """The label pass when the mails, asks and template clusters must be found again too (new mail arrived): what
+    the first tag after an ingest costs over stored measures."""
     from auditor.tag import run_tag
 
     def run(store, settings, run_id):
-        store.run("DELETE FROM stage_state WHERE stage = 'templates'")
+        store.run("DELETE FROM stage_state WHERE stage IN ('mails', 'templates')")
         return run_tag(store, settings, run_id, force=True)
 
     seconds, n, result, cold = _timed_on_prepared(spec, "cluster", run)

@@ -158,6 +158,34 @@ def test_personalization_is_the_word_edit_share_from_the_medoid():
     assert scores[3] == 1.0
 
 
+
+def test_a_template_of_many_members_is_scored_against_the_medoid_of_its_first_ones():
+    """Only a template's first MEDOID_SAMPLE members are held to find its medoid; the rest are scored as they
+    stream by, in batches that cut through templates. The scores are those of holding every member."""
+    import random
+
+    from rapidfuzz.distance import Levenshtein
+
+    from auditor.tag.templates import MEDOID_SAMPLE
+
+    rng = random.Random(7)
+    base = "thank you for reading with our volunteers this spring would you give an hour next month".split()
+    sizes = {3: 2 * MEDOID_SAMPLE + 57, 5: MEDOID_SAMPLE, 9: 3}
+    rows = [(template, " ".join(w if rng.random() > 0.2 else rng.choice(["you", "Ana", "Sam", "our"]) for w in base))
+            for template, size in sizes.items() for _ in range(size)]
+    frame = pl.DataFrame({"node": range(len(rows)), "template": [t for t, _ in rows], "clean": [c for _, c in rows]})
+    batches = [frame.slice(start, 97) for start in range(0, frame.height, 97)]
+    scores = personalization(iter(batches), frame.height + 1, candidates=10)
+
+    expected = []
+    for template in sizes:
+        words = [c.split() for t, c in rows if t == template]
+        sample = words[:MEDOID_SAMPLE]
+        medoid = min(words[:10], key=lambda w: sum(Levenshtein.distance(w, other) for other in sample))
+        expected += [round(Levenshtein.distance(w, medoid) / (max(len(w), len(medoid)) or 1), 4) for w in words]
+    assert scores[:-1].tolist() == expected and scores[-1] == 1.0
+    assert len(set(expected[MEDOID_SAMPLE:sizes[3]])) > 3         # the streamed members differ from each other
+
 # -- stored and reused ----------------------------------------------------------------------------------------------
 
 def test_measures_are_computed_once_and_a_word_list_change_only_relabels(ingested, tmp_path):

@@ -90,8 +90,8 @@ def test_the_derived_tables_keys_are_unique(demo):
     """mails, tags, tag_sentences, outcomes and touches carry no primary key (they are rebuilt whole each run and an
     index only slows that down), so their keys must be unique by construction."""
     out, _ = demo
-    keys = {"mails": "mail_key", "tags": "message_id, recipient", "tag_sentences": "message_id, idx",
-            "outcomes": "message_id, recipient", "touches": "message_id, recipient"}
+    keys = {"mails": "mail_key", "asks": "message_id", "tags": "message_id, recipient",
+            "tag_sentences": "message_id, idx", "outcomes": "message_id, recipient", "touches": "message_id, recipient"}
     with duckdb.connect(str(out / "demo.duckdb"), read_only=True) as con:
         for table, key in keys.items():
             rows, distinct = con.execute(f"SELECT count(*), count(DISTINCT ({key})) FROM {table}").fetchall()[0]

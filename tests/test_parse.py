@@ -277,6 +277,72 @@ def test_mail_without_list_headers_is_always_read_whole():
     assert parse_raw(raw, may_defer_body=True) == parse_raw(raw)
 
 
+
+# -- a stranger's mail: header only, unless it answers, is a robot's report, or turns out to matter --------------
+
+PITCH = b"""From: Eve Marsh <eve@growthhackers.example>\r
+To: Sam <sam@brightpath.org>\r
+Subject: Quick question about your donor list\r
+Date: Tue, 3 Mar 2026 09:00:00 +0000\r
+Message-ID: <pitch-1@growthhackers.example>\r
+Content-Type: text/plain; charset=utf-8\r
+\r
+We help nonprofits triple their donors. Do you have ten minutes this week?\r
+"""
+
+
+@pytest.mark.parametrize("extra, deferred", [
+    (b"", True),
+    (b"In-Reply-To: <ask-1@brightpath.org>\r\n", False),          # it answers something: read whole
+    (b"References: <ask-1@brightpath.org>\r\n", False),
+    (b"Auto-Submitted: auto-replied\r\n", False),
+    (b"X-Failed-Recipients: eli@hillside.example\r\n", False),    # a bounce
+])
+def test_mail_from_a_stranger_that_answers_nothing_is_parsed_as_its_header_only(extra, deferred):
+    from auditor.parse import DEFERRED_STRANGER
+
+    raw = PITCH.replace(b"Content-Type:", extra + b"Content-Type:")
+    whole = parse_raw(raw)
+    rec = parse_raw(raw, may_defer_body=True, from_stranger=True)
+    assert whole["body_kind"] == "plain" and "triple their donors" in whole["body_text"]
+    assert (rec["body_kind"] == "deferred") is deferred
+    if deferred:
+        assert rec["body_text"] == "" and rec["flags"] == [DEFERRED_STRANGER]
+        assert {k: v for k, v in rec.items() if k not in ("body_text", "body_kind", "flags")} == \
+               {k: v for k, v in whole.items() if k not in ("body_text", "body_kind", "flags")}
+    else:
+        assert rec == whole
+    # Found in a Sent folder, or from someone the team wrote to: always whole.
+    assert parse_raw(raw, may_defer_body=False, from_stranger=True) == whole
+    assert parse_raw(raw, may_defer_body=True, from_stranger=False) == whole
+
+
+def test_a_header_too_long_to_decide_on_is_parsed_whole():
+    raw = PITCH.replace(b"Content-Type:", b"".join(b"X-Trace-%d: %s\r\n" % (i, b"x" * 70) for i in range(1000))
+                        + b"Content-Type:")
+    rec = parse_raw(raw, may_defer_body=True, from_stranger=True)
+    assert rec["body_kind"] == "plain" and "triple their donors" in rec["body_text"]
+
+
+@pytest.mark.parametrize("field, address", [
+    (b"From: Eve Marsh <Eve@GrowthHackers.example>", "eve@growthhackers.example"),
+    (b"From: eve@growthhackers.example", "eve@growthhackers.example"),
+    (b"from:\r\n  \"Marsh, Eve\" <eve@growthhackers.example>", "eve@growthhackers.example"),   # folded, quoted
+    (b"From: =?utf-8?q?=C3=89ve?= <eve@growthhackers.example>", "eve@growthhackers.example"),
+    (b"From: Eve <eve@growthhackers.example> (sales)", "eve@growthhackers.example"),
+    (b"From: eve@growthhackers.example, tom@growthhackers.example", None),     # two senders: no telling
+    (b"From: Eve Marsh", None),
+    (b"Sender: eve@growthhackers.example", None),
+])
+def test_the_sender_is_read_from_the_raw_header_as_the_parser_reads_it(field, address):
+    from auditor.parse import sender_address
+
+    raw = b"\xef\xbb\xbf" + PITCH.replace(b"From: Eve Marsh <eve@growthhackers.example>", field)
+    assert sender_address(raw) == address
+    if address is not None:
+        assert parse_raw(raw)["from_addr"] == address
+
+
 def test_mail_parser_reads_the_body_and_its_defects_while_headers_are_read_here():
     """mail-parser is handed the MIME headers and the parts only (parse._body_view); what it finds wrong in the
     body is still flagged, and the headers it never saw are still read."""

@@ -189,13 +189,13 @@ def test_tagging_in_small_batches_gives_the_same_tables_as_in_one(demo, tmp_path
 
     shutil.copy(demo[0] / "demo.duckdb", tmp_path / "audit.duckdb")
     settings = make_settings(tmp_path, me=(f"@{TEAM_DOMAIN}",), as_of="2026-11-01")
-    tables = {"mails": "mail_key", "tags": "message_id, recipient", "tag_sentences": "message_id, idx",
-              "templates": "message_id"}
+    tables = {"mails": "mail_key", "asks": "message_id", "tags": "message_id, recipient",
+              "tag_sentences": "message_id, idx", "templates": "message_id"}
 
     def tag_with(batch: int) -> dict[str, pl.DataFrame]:
         monkeypatch.setattr(tag, "TAG_BATCH", batch)
         with Store.open(tmp_path / "audit.duckdb") as store:
-            store.run("DELETE FROM stage_state WHERE stage = 'templates'")      # cluster afresh each time
+            store.run("DELETE FROM stage_state WHERE stage IN ('mails', 'templates')")   # afresh each time
             run_tag(store, settings, store.begin_run("tag"), force=True)
             return {t: store.frame(f"SELECT * {'EXCLUDE (run_id, tagged_at)' if t == 'tags' else ''} FROM {t} "
                                    f"ORDER BY {key}") for t, key in tables.items()}
@@ -208,3 +208,80 @@ def test_tagging_in_small_batches_gives_the_same_tables_as_in_one(demo, tmp_path
     for table in tables:
         assert cut[table].equals(whole[table]), table
     assert not (tmp_path / "audit.duckdb.work").exists()      # the batches' working files are gone
+
+
+DERIVED = {"mails": "mail_key", "asks": "message_id", "tags": "message_id, recipient",
+           "tag_sentences": "message_id, idx", "templates": "message_id"}
+
+
+def derived_tables(store) -> dict[str, pl.DataFrame]:
+    return {t: store.frame(f"SELECT * {'EXCLUDE (run_id, tagged_at)' if t == 'tags' else ''} FROM {t} ORDER BY {key}")
+            for t, key in DERIVED.items()}
+
+
+@pytest.fixture
+def demo_copy(demo, tmp_path):
+    import shutil
+
+    from auditor.samplegen import TEAM_DOMAIN
+    from auditor.store import Store
+
+    shutil.copy(demo[0] / "demo.duckdb", tmp_path / "audit.duckdb")
+
+    def settings(rules=None, me=(f"@{TEAM_DOMAIN}",)):
+        return make_settings(tmp_path, me=me, as_of="2026-11-01", rules=rules)
+
+    with Store.open(tmp_path / "audit.duckdb") as store:
+        yield store, settings
+
+
+def test_a_retag_after_a_word_list_change_labels_the_stored_asks_as_a_tag_from_scratch_would(demo_copy, monkeypatch):
+    """Editing a word list or threshold changes no mail, thread or ask: the re-tag labels the stored `asks` rows
+    again without reading a message, and its tables equal those of a tag that starts from the messages."""
+    import auditor.tag as tag
+
+    store, settings = demo_copy
+    changed = settings({"focus": {"other_threshold": 0.75}, "craft": {"gratitude": [r"\bcheers\b"]}})
+    before = store.frame("SELECT message_id, recipient, focus, gratitude FROM tags ORDER BY ALL")
+    run_id = store.begin_run("tag")
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the messages were read again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(tag, "mail_rows", no_reading)
+        patched.setattr(tag, "thread_mails", no_reading)
+        result = run_tag(store, changed, run_id)
+    relabelled = derived_tables(store)
+    after = relabelled["tags"].select("message_id", "recipient", "focus", "gratitude").sort(pl.all())
+    assert not after.equals(before)                           # the new rules did label differently
+    assert (after["focus"] != before["focus"]).sum() > 20 and (after["gratitude"] != before["gratitude"]).sum() > 20
+    assert result.asks == relabelled["asks"].height > 1000
+
+    store.run("DELETE FROM stage_state WHERE stage IN ('mails', 'templates')")
+    run_tag(store, changed, run_id, force=True)               # from the messages, clustering afresh
+    scratch = derived_tables(store)
+    for table in DERIVED:
+        assert relabelled[table].equals(scratch[table]), table
+
+
+def test_the_mails_and_asks_are_found_again_when_the_match_rules_or_the_identity_change(demo_copy):
+    """What is a robot's mail depends on the match rules, and what is an ask on who the team is: a change of
+    either reads the messages again."""
+    store, settings = demo_copy
+    run_id = store.begin_run("tag")
+    robots = "SELECT count(*) FROM mails WHERE automated = 'auto'"
+    shipped = store.scalar(robots)
+    run_tag(store, settings({"match": {"auto_subjects": ["."]}}), run_id)     # every subject says out of office
+    assert store.scalar(robots) > 3 * shipped > 0
+
+    from auditor.samplegen import TEAM_DOMAIN
+
+    senders = store.frame("SELECT from_addr, count(*) AS n FROM asks GROUP BY ALL ORDER BY n DESC, from_addr")
+    assert senders.height > 1 and senders["from_addr"][0].endswith(TEAM_DOMAIN)
+    one = senders["from_addr"][0]
+    run_tag(store, settings(me=(one,)), run_id)              # only one of the team is "me" now
+    asks = store.frame("SELECT from_addr, count(*) AS n FROM asks GROUP BY ALL")
+    # Theirs only, and more than before: mail to a colleague is now mail to someone outside "the team".
+    assert asks["from_addr"].to_list() == [one] and asks["n"][0] > senders["n"][0]
+    assert store.scalar("SELECT count(*) FROM asks") == store.scalar("SELECT count(*) FROM mails WHERE direction = 'out'")

@@ -24,6 +24,7 @@ from ..threads import components
 TEMPLATES_VERSION = 1
 TEMPLATE_RULES = ("template_min_words", "template_num_perm", "template_similarity", "medoid_candidates")
 BATCH = 25_000          # signatures or texts held at once
+MEDOID_SAMPLE = 200     # members a template's medoid candidates are measured against
 
 
 def lsh_bands(num_perm: int, threshold: float) -> tuple[int, int]:
@@ -39,9 +40,9 @@ def template_clusters(store: Store, rules: dict) -> None:
     cfg = rules["audience"]
     n = store.scalar("SELECT count(*) FROM _tag_ask_nodes")
     bands, rows = lsh_bands(cfg["template_num_perm"], cfg["template_similarity"])
-    keys = [batch.select("node", whole=pl.col("signature").hash(),
-                         *[pl.col("signature").list.slice(b * rows, rows).hash().alias(f"b{b}") for b in range(bands)])
-            for batch in store.batches("tag_template_signatures", BATCH, {"min_words": cfg["template_min_words"]})]
+    params = {"min_words": cfg["template_min_words"], "bands": bands, "rows": rows}
+    keys = [batch.select("node", "whole", *[pl.col("bands").list.get(b).alias(f"b{b}") for b in range(bands)])
+            for batch in store.batches("tag_template_bands", BATCH, params)]
     keys = pl.concat(keys) if keys else pl.DataFrame()
     a = b = np.zeros(0, dtype=np.int64)
     if keys.height > 1:
@@ -83,28 +84,42 @@ def personalization(members: Iterator[pl.DataFrame], n: int, candidates: int) ->
     distance from each message to its cluster's medoid (the member closest to the others), over the longer
     text's words. A message without a template scores 1: all of it was written for this person.
 
+    The medoid is the one among a template's first `candidates` members closest to its first MEDOID_SAMPLE
+    members (a mail-merge's copies differ only in the merge fields, so a handful of candidates find it). Only
+    those are held: the rest are scored as they stream by. Holding every member's words of a 100k-copy appeal
+    took 600 MB at a million messages.
+
     members: frames of node, template, clean, a template's members together and in message-id order."""
     from rapidfuzz.distance import Levenshtein
 
     scores = np.ones(n)
+    head: list[tuple[int, list[str]]] = []      # the template's first members, until its medoid is known
+    medoid: list[str] | None = None
 
-    def score(nodes: list[int], words: list[list[str]]) -> None:
-        # The medoid among the first few members (a mail-merge's copies differ only in the merge fields, so a
-        # handful of candidates find it), measured against at most 200 members.
-        sample = words[:200]
-        medoid = min(words[:candidates], key=lambda w: sum(Levenshtein.distance(w, other) for other in sample))
-        for node, w in zip(nodes, words):
-            scores[node] = round(Levenshtein.distance(w, medoid) / (max(len(w), len(medoid)) or 1), 4)
+    def score(node: int, words: list[str]) -> None:
+        scores[node] = round(Levenshtein.distance(words, medoid) / (max(len(words), len(medoid)) or 1), 4)
 
-    current, nodes, words = None, [], []
+    def settle() -> None:
+        nonlocal medoid
+        sample = [words for _, words in head]
+        medoid = min(sample[:candidates], key=lambda w: sum(Levenshtein.distance(w, other) for other in sample))
+        for node, words in head:
+            score(node, words)
+        head.clear()
+
+    current = None
     for frame in members:
         for node, template, clean in frame.iter_rows():
-            if template != current and nodes:
-                score(nodes, words)
-                nodes, words = [], []
-            current = template
-            nodes.append(node)
-            words.append(clean.split())
-    if nodes:
-        score(nodes, words)
+            if template != current:
+                if head:
+                    settle()
+                current, medoid = template, None
+            if medoid is not None:
+                score(node, clean.split())
+                continue
+            head.append((node, clean.split()))
+            if len(head) == MEDOID_SAMPLE:
+                settle()
+    if head:
+        settle()
     return scores
