@@ -32,27 +32,22 @@ def reply_rate(answered: int, delivered: int) -> float | None:
     return answered / delivered if delivered else None
 
 
-def read_answers(store: Store, outcomes: pl.DataFrame, rules: dict) -> pl.DataFrame:
-    """What each human answer says, read from its own words (quoted history and signature removed). The bodies
-    come in batches: a million messages' answers are hundreds of megabytes of text."""
+def answer_kinds_of(store: Store, rules: dict) -> pl.DataFrame:
+    """What each human answer among the stage's outcomes (`_match_outcomes`) says, read from its own words (quoted
+    history and signature removed): answer_message_id, answer_kind, answer_phrase. The bodies come in batches: a
+    million messages' answers are hundreds of megabytes of text."""
     from .replies import answer_kinds
     from .tag.text import clean_with
 
-    ids = outcomes.filter(pl.col("outcome") == "human").select("answer_message_id").unique()
     clean = clean_with(rules)
     kinds = []
-    with store.registered(_answers=ids):
-        for bodies in store.batches("answer_bodies", ANSWER_BATCH):
-            cleaned = bodies.with_columns(
-                clean=pl.Series([clean(b) for b in bodies["body_text"].to_list()], dtype=pl.String))
-            kinds.append(answer_kinds(cleaned.lazy(), rules).select(
-                "answer_message_id", "answer_kind", "answer_phrase").collect())
-    kinds = pl.concat(kinds) if kinds else pl.DataFrame(
+    for bodies in store.batches("answer_bodies", ANSWER_BATCH):
+        cleaned = bodies.with_columns(
+            clean=pl.Series([clean(b) for b in bodies["body_text"].to_list()], dtype=pl.String))
+        kinds.append(answer_kinds(cleaned.lazy(), rules).select(
+            "answer_message_id", "answer_kind", "answer_phrase").collect())
+    return pl.concat(kinds) if kinds else pl.DataFrame(
         schema={"answer_message_id": pl.String, "answer_kind": pl.String, "answer_phrase": pl.String})
-    joined = outcomes.join(kinds, on="answer_message_id", how="left")
-    human = pl.col("outcome") == "human"
-    return joined.with_columns(answer_kind=pl.when(human).then(pl.col("answer_kind")),
-                               answer_phrase=pl.when(human).then(pl.col("answer_phrase")))
 
 
 @dataclass
@@ -76,10 +71,16 @@ def run_match(store: Store, settings: Settings, run_id: int, *, force: bool = Fa
         store.run("DELETE FROM touches")
         store.run(f"INSERT INTO touches BY NAME {queries.get('match_touches')}", {"window_days": window})
         fault_point("match.during_write")     # crash tests: touches replaced, outcomes not, nothing committed
-        outcomes = store.query("match_outcomes", window_days=window, as_of=settings.as_of, free_mail=free_mail)
-        outcomes = read_answers(store, outcomes, settings.rules).with_columns(
-            ruleset_digest=pl.lit(ruleset), run_id=pl.lit(run_id, pl.Int64), matched_at=pl.lit(stamp))
-        store.replace("outcomes", outcomes, in_transaction=True)
+        # The outcomes too, by way of a working file: a million messages' are 640k rows, which Python held twice
+        # (frame and insert) beside DuckDB's own memory. Only what the human answers say comes into Python.
+        try:
+            store.spool("_match_outcomes", queries.get("match_outcomes"),
+                        {"window_days": window, "as_of": settings.as_of, "free_mail": free_mail})
+            store.run("DELETE FROM outcomes")
+            with store.registered(_kinds=answer_kinds_of(store, settings.rules)):
+                store.run(queries.get("match_write_outcomes"), {"ruleset": ruleset, "run": run_id, "at": stamp})
+        finally:
+            store.clear_work()
         store.set_stage_fingerprint("match", fingerprint, run_id)
-    counts = dict(outcomes.group_by("outcome").len().iter_rows())
-    return MatchResult(False, outcomes.height, counts)
+    counts = dict(store.run("SELECT outcome, count(*) FROM outcomes GROUP BY outcome"))
+    return MatchResult(False, sum(counts.values()), counts)
