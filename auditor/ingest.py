@@ -54,15 +54,11 @@ class Counts:
 
 
 def _batched(items: Iterable[RawMessage], size: int, max_bytes: int = BATCH_BYTES) -> Iterator[list[RawMessage]]:
-    """Batches of `size` messages, cut short at `max_bytes` of raw mail (500 messages with large attachments
-    would otherwise be held at once, twice with the batch before still being written) and where the messages
-    leave a Sent folder (the mail after it is told from strangers' by the Sent mail before it)."""
+    """Batches of `size` messages, cut short at `max_bytes` of raw mail: 500 messages with large attachments
+    would otherwise be held at once (twice, with the batch before still being written)."""
     batch: list[RawMessage] = []
     held = 0
     for item in items:
-        if batch and batch[-1].in_sent and not item.in_sent:
-            yield batch
-            batch, held = [], 0
         batch.append(item)
         held += len(item.raw or b"")
         if len(batch) >= size or held >= max_bytes:
@@ -365,10 +361,10 @@ def ingest_messages(store: Store, run_id: int, messages: Iterable[RawMessage], *
     try:
         previous: _Started | None = None
         for batch in _batched(messages, batch_size):
-            if previous is not None and correspondents is not None and previous.batch[-1].in_sent:
-                finish(previous)            # whom the Sent mail went to is known before the next folder is read
-                previous = None
-            started = _start_batch(store, batch, parser, known, correspondents,
+            # While Sent mail is still being parsed, whom it went to is not known yet: the batch after it reads
+            # everything whole rather than take its correspondents for strangers (or wait for it).
+            sent_in_flight = previous is not None and any(m.in_sent for m in previous.todo.values())
+            started = _start_batch(store, batch, parser, known, None if sent_in_flight else correspondents,
                                    in_flight=previous.todo if previous else ())
             if previous is not None:
                 finish(previous)

@@ -384,6 +384,7 @@ def text_parts_only(raw: bytes | memoryview, depth: int = 0) -> bytes:
 _LIST_MARKER = re.compile(rb"(?im)^(list-id|list-unsubscribe|precedence)[ \t]*:")
 _AUTO_HEADERS = ("auto-submitted", "x-autoreply", "x-autorespond")
 _FROM_FIELD = re.compile(rb"(?im)^from[ \t]*:(.*(?:\r?\n[ \t].*)*)")
+_FOLD = re.compile(r"\r?\n[ \t]")
 # How a body that can wait was told apart, in the record's flags.
 DEFERRED_LIST, DEFERRED_STRANGER = "body_deferred", "body_deferred: from a stranger"
 
@@ -394,7 +395,9 @@ def sender_address(raw: bytes) -> str | None:
     found = _FROM_FIELD.search(_header_block(raw.removeprefix(b"\xef\xbb\xbf").lstrip(b"\r\n")))
     if found is None:
         return None
-    value = re.sub(r"\r?\n[ \t]", " ", found.group(1).decode("ascii", "surrogateescape"))
+    value = found.group(1).decode("ascii", "surrogateescape")
+    if "\n" in value:
+        value = _FOLD.sub(" ", value)
     addresses = {addr for _, addr in _addresses([value])}
     return addresses.pop() if len(addresses) == 1 else None
 
