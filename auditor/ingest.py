@@ -192,6 +192,11 @@ class Correspondents:
         self._addresses: set[str] | None = None
         self._domains: set[str] = set()
 
+    @classmethod
+    def under(cls, store: Store, rules: dict | None) -> "Correspondents | None":
+        """The audit's rules name the free-mail domains; without rules every message is parsed whole."""
+        return cls(store, rules["match"]["free_mail_domains"]) if rules else None
+
     def _loaded(self) -> set[str]:
         if self._addresses is None:
             self._addresses = set()
@@ -345,7 +350,7 @@ def ingest_messages(store: Store, run_id: int, messages: Iterable[RawMessage], *
     Given the audit's `rules`, Sent mail is measured as it is parsed (Parser) and strangers' mail is parsed as
     its header where it can wait (Correspondents); without them every message is parsed whole."""
     total, unsaved, known = Counts(), Counts(), KnownContent(store)
-    correspondents = Correspondents(store, rules["match"]["free_mail_domains"]) if rules else None
+    correspondents = Correspondents.under(store, rules)
     own_parser = parser is None
     parser = parser or Parser(measure_rules=rules)
 

@@ -64,6 +64,12 @@ def content_sha256(raw: bytes, chunk: int = 1 << 20) -> str:
 _HEADER_BLOCK_MAX = 65536
 
 
+def _without_preamble(raw: bytes) -> bytes:
+    """The message without a byte-order mark or blank lines before its first header (some exporters write them),
+    which would make every header body text. The stored bytes keep them; the parsers do not see them."""
+    return raw.removeprefix(b"\xef\xbb\xbf").lstrip(b"\r\n")
+
+
 def _header_block(raw: bytes) -> bytes:
     """The bytes before the first blank line, at most _HEADER_BLOCK_MAX of them."""
     return raw[:_HEADER_BLOCK_MAX + 4].split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0][:_HEADER_BLOCK_MAX]
@@ -392,7 +398,7 @@ DEFERRED_LIST, DEFERRED_STRANGER = "body_deferred", "body_deferred: from a stran
 def sender_address(raw: bytes) -> str | None:
     """The lower-case address in the From field of the raw bytes, read without parsing the message (the ingest
     asks it of every inbound message to tell a stranger from a correspondent); None unless there is exactly one."""
-    found = _FROM_FIELD.search(_header_block(raw.removeprefix(b"\xef\xbb\xbf").lstrip(b"\r\n")))
+    found = _FROM_FIELD.search(_header_block(_without_preamble(raw)))
     if found is None:
         return None
     value = found.group(1).decode("ascii", "surrogateescape")
@@ -402,22 +408,26 @@ def sender_address(raw: bytes) -> str | None:
     return addresses.pop() if len(addresses) == 1 else None
 
 
-def body_can_wait(msg: email.message.Message, *, from_stranger: bool = False) -> bool:
-    """Mail whose body the audit never reads, so that only its header is parsed, at a tenth of the cost.
+def body_can_wait(msg: email.message.Message, *, from_stranger: bool = False) -> str | None:
+    """Whether only the header of this mail need be parsed, at a tenth of the cost: the flag that says why
+    (DEFERRED_LIST, DEFERRED_STRANGER), or None when the audit reads its body.
 
     List or bulk mail that answers nothing (a newsletter, a notification) is list traffic, neither an answer nor a
     human contact, whoever sent it. Mail `from_stranger` (someone the team never wrote to, at no organisation it
     wrote to) that names no earlier message cannot answer an ask, and no ask's warmth counts it. A reply, an
     auto-reply and a bounce are read whole either way."""
     if msg.get("In-Reply-To") or msg.get("References"):
-        return False
+        return None
     if any(msg.get(h) and str(msg.get(h)).strip().lower() != "no" for h in _AUTO_HEADERS):
-        return False
+        return None
     precedence = str(msg.get("Precedence") or "").strip().lower()
-    if not (from_stranger or msg.get("List-Id") or msg.get("List-Unsubscribe") or precedence in ("bulk", "list", "junk")):
-        return False
+    listed = bool(msg.get("List-Id") or msg.get("List-Unsubscribe") or precedence in ("bulk", "list", "junk"))
+    if not (listed or from_stranger):
+        return None
     senders = _addresses(_header_values(msg, "from"))
-    return not _looks_like_bounce(msg, senders[0][1] if senders else None, _decode(msg.get("Subject") or ""))
+    if _looks_like_bounce(msg, senders[0][1] if senders else None, _decode(msg.get("Subject") or "")):
+        return None
+    return DEFERRED_LIST if listed else DEFERRED_STRANGER
 
 
 def parse_raw(raw: bytes, envelope_date: datetime | None = None, *, may_defer_body: bool = False,
@@ -430,19 +440,17 @@ def parse_raw(raw: bytes, envelope_date: datetime | None = None, *, may_defer_bo
     and a stranger may be written to later: the tag stage parses a deferred message whole once it turns out to
     be ours or from someone we wrote to (ingest.ensure_bodies)."""
     _check_bytes(raw)
-    # A byte-order mark or blank lines before the first header (some exporters write them) would make every
-    # header body text; the stored bytes keep them, the parser does not see them.
-    raw = raw.removeprefix(b"\xef\xbb\xbf").lstrip(b"\r\n")
+    raw = _without_preamble(raw)
     size, large = len(raw), len(raw) > LARGE_MESSAGE
-    msg = parsed = None
-    deferred_as, head = None, _header_block(raw)
-    # Decided on the header block alone (not the whole message, which the header parser would read in too).
-    if may_defer_body and len(head) < _HEADER_BLOCK_MAX and (from_stranger or _LIST_MARKER.search(head)):
-        header = BytesHeaderParser(policy=compat32).parsebytes(head)
-        if body_can_wait(header):
-            msg, deferred_as = header, DEFERRED_LIST
-        elif from_stranger and body_can_wait(header, from_stranger=True):
-            msg, deferred_as = header, DEFERRED_STRANGER
+    msg = parsed = deferred_as = None
+    if may_defer_body:
+        # Decided on the header block alone (not the whole message, which the header parser would read in too).
+        head = _header_block(raw)
+        if len(head) < _HEADER_BLOCK_MAX and (from_stranger or _LIST_MARKER.search(head)):
+            header = BytesHeaderParser(policy=compat32).parsebytes(head)
+            deferred_as = body_can_wait(header, from_stranger=from_stranger)
+            if deferred_as:
+                msg = header
     if msg is None:
         if large:
             raw = text_parts_only(raw)

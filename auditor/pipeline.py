@@ -82,7 +82,7 @@ def harvest(store: Store, run_id: int, account, *, progress: Callable[[str, int 
     from .ingest import Correspondents, KnownContent, Parser, ingest_batch
 
     counts, parser, result, known = Counts(), Parser(measure_rules=rules), None, KnownContent(store)
-    correspondents = Correspondents(store, rules["match"]["free_mail_domains"]) if rules else None
+    correspondents = Correspondents.under(store, rules)
     with (harvester or Harvester(account)) as h:
         plan = plan_folders(h.folders(), account.folders)
         result = HarvestResult(account.name, plan.chosen, counts)

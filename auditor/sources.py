@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -36,7 +37,7 @@ class RawMessage:
     envelope_date: datetime | None = None   # the mbox From_ line's date, a fallback for a missing Date
     labels: tuple[str, ...] | None = None   # Gmail's X-GM-LABELS, where the server has them
 
-    @property
+    @cached_property
     def in_sent(self) -> bool:
         """Found in a Sent folder (or labelled \\Sent): the user's own mail, whose body the audit always reads."""
         return bool(re.search(SENT_FOLDER, self.folder.lower())) or "\\Sent" in (self.labels or ())

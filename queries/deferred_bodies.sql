@@ -2,21 +2,22 @@
 -- the team sent ($addresses, $domains), since a mass appeal sent through a mailing tool looks like list mail; and
 -- those taken for a stranger's (flagged $stranger) that are from someone the team's mail went to, or from their
 -- organisation's own domain (not $free_mail), since they may answer an ask or warm a person up.
-with team_mail as (
-    select recipients
+-- Not materialized: `mail` is read twice, and a materialized copy would hold every message's raw bytes.
+with mail as not materialized (
+    select raw_sha256, raw, body_kind, flags, recipients, from_addr,
+           regexp_extract(from_addr, '@([^@]+)$', 1) as domain,
+           from_addr in (select unnest($addresses)) or domain in (select unnest($domains)) as ours
     from messages
-    where from_addr in (select unnest($addresses)) or regexp_extract(from_addr, '@([^@]+)$', 1) in (select unnest($domains))
 ),
 people as (
-    select distinct r.addr
-    from (select unnest(recipients) as r from team_mail)
+    select distinct r.addr, regexp_extract(r.addr, '@([^@]+)$', 1) as domain
+    from (select unnest(recipients) as r from mail where ours)
     where r.addr is not null
 )
 select raw_sha256, raw
-from messages
+from mail
 where body_kind = 'deferred'
-  and (from_addr in (select unnest($addresses)) or regexp_extract(from_addr, '@([^@]+)$', 1) in (select unnest($domains))
+  and (ours
        or (list_contains(flags, $stranger)
            and (from_addr in (select addr from people)
-                or regexp_extract(from_addr, '@([^@]+)$', 1) in (select regexp_extract(addr, '@([^@]+)$', 1) from people
-                                                                where not list_contains($free_mail, regexp_extract(addr, '@([^@]+)$', 1))))))
+                or domain in (select domain from people where not list_contains($free_mail, domain)))))
