@@ -168,6 +168,21 @@ def test_a_median_nobody_reached_is_none():
     assert curve.share[-1] == pytest.approx(0.4, abs=1e-4)
 
 
+@pytest.mark.parametrize("hours, answered, share", [
+    ([336.0, 336.0, 100.0], [False, False, False], 0.0),      # nobody answered: statsmodels keeps no step
+    ([336.0], [False], 0.0),                                  # a single ask, still censored
+    ([5.0], [True], 1.0),                                     # a single ask, answered
+    ([5.0, 30.0, 30.0], [True, True, True], 1.0),             # everybody answered
+])
+def test_an_answer_curve_for_every_group(hours, answered, share):
+    curve = answer_curve(np.array(hours), np.array(answered))
+    assert curve.n == len(hours) and curve.answered == sum(answered)
+    assert curve.share[-1] == pytest.approx(share) and curve.share[0] == 0.0
+    assert (curve.median_days is None) == (not any(answered))
+    for low, mid, high in zip(curve.low, curve.share, curve.high):
+        assert 0.0 <= low <= mid <= high <= 1.0
+
+
 @pytest.mark.parametrize("edges, continuous, labels", [
     ([1, 2, 3, 4], False, ["0", "1", "2", "3", "4+"]),
     ([1, 2, 5, 10], False, ["0", "1", "2–4", "5–9", "10+"]),

@@ -296,9 +296,13 @@ def answer_curve(hours: np.ndarray, answered: np.ndarray, points: int = 160) -> 
     end = float(days.max()) if len(days) else 0.0
     grid = np.unique(np.concatenate([np.linspace(0, min(2.0, end), 49), np.linspace(0, end, points)]))
     times = np.asarray(fit.surv_times, dtype=float)
-    idx = np.searchsorted(times, grid, side="right") - 1
-    survival = np.where(idx >= 0, np.asarray(fit.surv_prob)[np.maximum(idx, 0)], 1.0)
-    se = np.where(idx >= 0, np.asarray(fit.surv_prob_se)[np.maximum(idx, 0)], 0.0)
+    if times.size == 0:
+        # Nobody answered: statsmodels keeps no step at all, and the curve stays at zero answered throughout.
+        survival, se = np.ones_like(grid), np.zeros_like(grid)
+    else:
+        idx = np.searchsorted(times, grid, side="right") - 1
+        survival = np.where(idx >= 0, np.asarray(fit.surv_prob)[np.maximum(idx, 0)], 1.0)
+        se = np.where(idx >= 0, np.asarray(fit.surv_prob_se)[np.maximum(idx, 0)], 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_s = np.log(survival)
         spread = Z95 * se / (survival * np.abs(log_s))
