@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from . import pipeline
+from .tag import sentence_model
 from .config import Settings, load_settings
 from .errors import AuditorError, UsageError
 
@@ -412,9 +413,11 @@ def explain(message_id, settings):
         click.echo(f"  {row['recipient']}: {row['warmth']} ({'; '.join(row['warmth_reasons'])}); touch {row['touch']}; {outcome}")
     click.echo("")
     colours = {"self": {"bg": "yellow", "fg": "black"}, "other": {"bg": "green", "fg": "black"}, "neutral": {}}
-    for text, colour, is_ask in sentences.select("text", "colour", "is_ask").iter_rows():
+    reasons = sentence_model.why(sentences["text"].to_list(), sentences["colour"].to_list(),
+                                 sentences["confidence"].to_list())
+    for (text, colour, is_ask), reason in zip(sentences.select("text", "colour", "is_ask").iter_rows(), reasons):
         mark = "→ " if is_ask else "  "
-        click.echo(mark + click.style(text, **colours[colour]) + ("" if colour == "neutral" else f"  [{'us' if colour == 'self' else 'them'}]"))
+        click.echo(mark + click.style(text, **colours[colour]) + click.style(f"  [{reason}]", dim=True))
 
 
 def craft_line(row: dict) -> str:

@@ -1,5 +1,5 @@
 -- One batch of asks (numbers $lo to $hi) with their stored text measures and template cluster, for the label pass.
-select a.*, mm.clean, mm.sentences, mm.word_count, mm.question_count, mm.subject_words, mm.reading_grade, mm.sentiment,
+select a.*, mm.clean, mm.sentences, mm.colours, mm.colour_confidence, mm.request_p, mm.mass_p, mm.word_count, mm.question_count, mm.subject_words, mm.reading_grade, mm.sentiment,
        t.template_recipients, t.template_id, t.personalization
 from _tag_asks a
 join _tag_ask_nodes n using (message_id)

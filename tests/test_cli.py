@@ -219,7 +219,11 @@ def test_explain_prints_labels_reasons_and_coloured_sentences(run, tmp_path):
     assert "ask: donation ($25): \"Will you chip in $25 to help us hit our goal?\"" in out
     assert "audience: mass (score" in out and "List-Unsubscribe" in out
     assert "  eli@mailbox.example: cold (no earlier mail with them); touch 1; bounce" in out
-    assert "→ Will you chip in $25 to help us hit our goal?  [us]" in out
+    # each sentence with its colour, the model's confidence and the cues that decided it
+    ask_line = next(line for line in out.splitlines() if line.startswith("→ "))
+    assert re.fullmatch(r"→ Will you chip in \$25 to help us hit our goal\?  \[about us \(\d+%\): .+\]", ask_line), ask_line
+    assert "a phrase of the writer's need" in ask_line
+    assert "  Dear Friend,  [about neither side (" in out
     assert "craft: 0 open and 1 closed questions, the commitment stated: the commitment stated: \"We are raising $40,000" in out
     assert re.search(r"measures: \d+ words, 1 questions, subject 3 words, reading grade [\d.]+, sentiment [+-]\d\.\d\d, "
                      r"personalization 100% \(campaign: Our spring appeal\), 0 visible co-recipients", out), out

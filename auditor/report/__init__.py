@@ -16,6 +16,7 @@ import polars as pl
 from ..config import Settings, digest
 from ..match import RATE_DEFINITION, reply_rate
 from ..store import Store
+from ..tag import sentence_model
 
 AXES = [
     ("audience", "Mass vs personal", ["personal", "mass"],
@@ -120,7 +121,7 @@ def report_inputs(store: Store, settings: Settings, period: Period, show_recipie
     tags = store.run("SELECT count(*), bit_xor(hash(*COLUMNS(* EXCLUDE (run_id, tagged_at)))) FROM tags")[0]
     here = Path(__file__).resolve().parent
     files = [f for folder in ("templates", "queries") for f in data_dir(folder).iterdir() if f.is_file()]
-    files += sorted(here.glob("*.py")) + [here.parent / "priors.toml"]
+    files += sorted(here.glob("*.py")) + [here.parent / "priors.toml", sentence_model.CUES_PATH]   # cue words: "why"
     code = sorted((f.name, hashlib.sha256(f.read_bytes()).hexdigest()) for f in files)
     return digest([tags, outcomes, settings.as_of.date().isoformat(), str(settings.as_of.tzinfo),
                    {k: settings.rules.get(k) for k in REPORT_RULE_SECTIONS}, period.params(), period.label,
@@ -252,7 +253,9 @@ def _examples(store: Store, candidates: pl.DataFrame, n: int, name) -> list[dict
             "labels": f"{_style(row)} · {row['ask_kind']}",
             "outcome": f"{row['answered']} of {row['delivered']} answered",
             "advice": advice_text,
-            "sentences": [] if rows is None else [{"text": t, "colour": c} for t, c in rows.select("text", "colour").iter_rows()],
+            "sentences": [] if rows is None else [
+                {"text": t, "colour": c, "why": w} for (t, c), w in zip(rows.select("text", "colour").iter_rows(), sentence_model.why(
+                    rows["text"].to_list(), rows["colour"].to_list(), rows["confidence"].to_list()))],
         })
     return out
 

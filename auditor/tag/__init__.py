@@ -28,10 +28,11 @@ from ..ingest import ensure_bodies
 from ..store import Store, now
 from .audience import tag_audience
 from .mails import build_mails, is_me
+from . import sentence_model
 from .craft import craft_features
 from .measures import ensure_measures, measures_version
 from .templates import TEMPLATE_RULES, TEMPLATES_VERSION, template_clusters
-from .text import colour_sentences, message_text_features, sentence_frame
+from .text import mark_sentences, message_text_features, sentence_frame
 from .warmth import tag_warmth
 from ..replies import return_date
 from ..sources import SENT_FOLDER
@@ -65,7 +66,8 @@ class TagResult:
 
 
 def ruleset_digest(rules: dict) -> str:
-    return digest({k: rules.get(k) for k in TAG_RULE_SECTIONS})
+    """The rules and the sentence models a tag was made with: a change of either re-tags."""
+    return digest([{k: rules.get(k) for k in TAG_RULE_SECTIONS}, sentence_model.load().digest])
 
 
 def infer_identity(store: Store) -> Identity:
@@ -108,9 +110,11 @@ def label_asks(asks: pl.DataFrame, rules: dict) -> tuple[pl.DataFrame, pl.DataFr
     with ask_idx) and their coloured sentences."""
     asks = asks.with_columns(
         pl.col("clean").fill_null(""), pl.col("sentences").fill_null(pl.lit([], pl.List(pl.String))),
+        pl.col("colours").fill_null(pl.lit([], pl.List(pl.String))),
+        *(pl.col(c).fill_null(pl.lit([], pl.List(pl.Float32))) for c in ("colour_confidence", "request_p")),
     ).with_columns(first_sentence=pl.col("sentences").list.first().fill_null(""))
-    sentences = sentence_frame(asks, rules)
-    coloured = colour_sentences(sentences.lazy(), rules).collect()
+    sentences = sentence_frame(asks)
+    coloured = mark_sentences(sentences.lazy(), rules).collect()
     features = message_text_features(coloured.lazy(), rules).collect()
     craft = craft_features(coloured.lazy().select("message_id", "idx", "text"), features.lazy(), rules)
     labels = tag_audience(asks.lazy(), rules).join(features.lazy(), on="message_id", how="left").join(
@@ -123,7 +127,8 @@ def label_asks(asks: pl.DataFrame, rules: dict) -> tuple[pl.DataFrame, pl.DataFr
         **{c: pl.col(c).fill_null(False) for c in CRAFT_FLAGS},
     ).select(*LABEL_COLUMNS, "ask_idx").collect()
     tag_sentences = coloured.join(labels.select("message_id", "ask_idx"), on="message_id").select(
-        "message_id", "idx", "text", "colour", is_ask=(pl.col("idx") == pl.col("ask_idx")).fill_null(False))
+        "message_id", "idx", "text", "colour", "confidence",
+        is_ask=(pl.col("idx") == pl.col("ask_idx")).fill_null(False))
     return labels.drop("ask_idx"), tag_sentences
 
 

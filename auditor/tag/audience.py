@@ -2,8 +2,11 @@
 
 Evidence, each a weighted reason: how many people the message went to (visible, or undisclosed), bulk and
 mail-merge headers, the same text sent to several people (a template, once names, addresses and numbers are
-masked), a generic greeting, the words of a mass appeal, and, against all that, a greeting by the recipient's
-own name. A mail-merge that greets each person by first name is still mass: its headers and template say so.
+masked), a generic greeting, the words of a mass appeal, the text itself read by the mass model (is it written
+for everyone, as a newsletter or a notice is, whoever it went to: its log-odds, fit on real mail), and, against
+all that, a greeting by the recipient's own name. A mail-merge that greets each person by first name is still
+mass: its headers and template say so. A note to five named colleagues is not mass on its count alone: the count
+weighs less than a text that reads personal.
 """
 from __future__ import annotations
 
@@ -56,7 +59,9 @@ def tag_audience(asks: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
         separator=", ", ignore_nulls=True))
 
     parts = [
-        (n_ext >= cfg["many_recipients"], cfg["many_recipients_weight"], pl.format("sent to {} people at once", n_ext)),
+        (n_ext >= cfg["broadcast_recipients"], cfg["broadcast_recipients_weight"], pl.format("sent to {} people at once", n_ext)),
+        ((n_ext >= cfg["many_recipients"]) & (n_ext < cfg["broadcast_recipients"]), cfg["many_recipients_weight"],
+         pl.format("sent to {} people at once", n_ext)),
         ((n_ext >= cfg["few_recipients"]) & (n_ext < cfg["many_recipients"]), cfg["few_recipients_weight"],
          pl.format("sent to {} people together", n_ext)),
         (pl.col("undisclosed"), cfg["undisclosed_weight"], pl.lit("undisclosed recipients (a Bcc blast)")),
@@ -67,11 +72,22 @@ def tag_audience(asks: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
         (named, cfg["named_greeting_weight"], pl.format("greets {} by name", pl.col("first_sentence").str.extract(GREETING, 1))),
     ]
     campaign_score = pl.min_horizontal(campaign_hits.list.len() * cfg["campaign_text_weight"], pl.lit(cfg["campaign_text_cap"]))
-    score = pl.sum_horizontal([pl.when(cond).then(weight).otherwise(0.0) for cond, weight, _ in parts]) + campaign_score
+    # The mass model's log-odds that the text is written for everyone. A text that reads personal weighs less
+    # (mass_text_cap_personal) than one that reads mass: it cannot undo the copies, headers and crowds that show
+    # a message went to many. No text (nothing measured) is no evidence either way.
+    p = pl.col("mass_p").cast(pl.Float64).clip(1e-6, 1 - 1e-6)
+    text_score = ((p / (1 - p)).log() * cfg["mass_text_weight"]).clip(
+        -cfg["mass_text_cap_personal"], cfg["mass_text_cap"]).fill_null(0.0).fill_nan(0.0)
+    score = (pl.sum_horizontal([pl.when(cond).then(weight).otherwise(0.0) for cond, weight, _ in parts])
+             + campaign_score + text_score)
     reasons = pl.concat_list(
         [pl.when(cond).then(reason) for cond, _, reason in parts]
         + [pl.when(campaign_hits.list.len() > 0).then(
-            pl.format("mass-appeal wording: \"{}\"", campaign_hits.list.unique(maintain_order=True).list.join("\", \"")))]
+            pl.format("mass-appeal wording: \"{}\"", campaign_hits.list.unique(maintain_order=True).list.join("\", \""))),
+           pl.when(text_score >= cfg["mass_text_reason"]).then(
+            pl.format("the text reads as written for everyone ({}%)", (p * 100).round(0).cast(pl.Int32))),
+           pl.when(text_score <= -cfg["mass_text_reason"]).then(
+            pl.format("the text reads as written for this reader ({}% for everyone)", (p * 100).round(0).cast(pl.Int32)))]
     ).list.drop_nulls()
     return asks.with_columns(
         audience_score=score.cast(pl.Float64),

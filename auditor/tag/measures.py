@@ -21,18 +21,20 @@ import polars as pl
 from .. import queries
 from ..config import digest
 from ..store import Store, now
+from . import sentence_model
 from .audience import masked_text
 from .text import clean_with, split_sentences
 
-MEASURES_VERSION = 2        # bump when this module computes a measure differently
+MEASURES_VERSION = 3        # bump when this module computes a measure differently
 CHUNK = 1000                # messages per task: big enough to amortise pickling, small enough to spread over cores
 _WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ0-9][\w'’-]*")
 _VOWELS = re.compile(r"[aeiouy]+")
 
 
 def measures_version(rules: dict) -> str:
-    """What a stored row depends on: the cleaning rules, the MinHash size, and this module's version."""
-    return digest([MEASURES_VERSION, rules["clean"], rules["audience"]["template_num_perm"]])
+    """What a stored row depends on: the cleaning rules, the MinHash size, the sentence models and this module's
+    version."""
+    return digest([MEASURES_VERSION, rules["clean"], rules["audience"]["template_num_perm"], sentence_model.load().digest])
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -102,11 +104,12 @@ def measure_frame(rows: pl.DataFrame, rules: dict) -> pl.DataFrame:
         out["syllables"].append(syl)
         out["reading_grade"].append(reading_grade(len(words), len(sentences), syl))
         out["sentiment"].append(sentiment(sentences))
-    return pl.DataFrame({
+    frame = pl.DataFrame({
         "raw_sha256": rows["raw_sha256"], "clean": texts, "signature": signatures, **out,
     }, schema_overrides={"signature": pl.List(pl.UInt64), "sentences": pl.List(pl.String),
                          "reading_grade": pl.Float64, "sentiment": pl.Float64, "word_count": pl.Int32,
                          "question_count": pl.Int32, "subject_words": pl.Int32, "syllables": pl.Int32})
+    return pl.concat([frame, sentence_model.score_messages(frame["sentences"])], how="horizontal")
 
 
 def _worker(args: tuple[pl.DataFrame, dict]) -> pl.DataFrame:

@@ -1,6 +1,6 @@
 """The words of an ask: what the sender wrote in this message (quotes and signature removed), split into
-sentences, each coloured self (about me/us: yellow) or other (about the reader: green) by perspective and
-benefit, plus which sentence makes the request and of what kind."""
+sentences, each coloured self (about me/us: yellow) or other (about the reader: green) by the sentence model,
+plus which sentence makes the request and of what kind."""
 from __future__ import annotations
 
 import re
@@ -9,6 +9,7 @@ from functools import cache
 import polars as pl
 
 from ..patterns import any_match, per_distinct_text
+from . import sentence_model
 
 _BULLET = re.compile(r"^\s*([-*•·]|\d+[.)])\s+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z0-9\"'(¿¡])")
@@ -75,72 +76,26 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in sentences if s.strip()]
 
 
-_GENERIC_LABELS = {"co", "com", "org", "net", "ac", "gov", "edu", "or", "ne", "mail", "email", "info", "www"}
-
-
-def org_name(address: str | None, free_mail: set[str]) -> str | None:
-    """The sender's organisation as its domain names it ("hope-house.org" -> "hopehouse"), for spotting
-    sentences about it; None for free-mail senders and names too short to be telling."""
-    if not address or "@" not in address:
-        return None
-    domain = address.rsplit("@", 1)[1].lower()
-    if domain in free_mail:
-        return None
-    labels = [l for l in domain.split(".")[:-1] if l not in _GENERIC_LABELS]
-    if not labels:
-        return None
-    name = re.sub(r"[^\w]", "", labels[-1])
-    return name if len(name) >= 4 else None
-
-
-def sentence_frame(asks: pl.DataFrame, rules: dict) -> pl.DataFrame:
-    """One row per (message_id, idx, text, org) from every ask's stored sentences."""
-    free_mail = set(rules["match"]["free_mail_domains"])
-    senders = asks["from_addr"].unique().to_list()          # a team has few senders: name each one once
-    orgs = {a: org_name(a, free_mail) for a in senders}
+def sentence_frame(asks: pl.DataFrame) -> pl.DataFrame:
+    """One row per (message_id, idx, text, colour, confidence, request_p) from every ask's stored sentences and the
+    sentence models' stored verdicts on them (message_measures)."""
     return (
-        asks.select("message_id", text="sentences",
-                    org=pl.col("from_addr").replace_strict(orgs, default=None, return_dtype=pl.String))
-        .explode("text")
+        asks.select("message_id", text="sentences", colour="colours", confidence="colour_confidence",
+                    request_p="request_p")
+        .explode("text", "colour", "confidence", "request_p")
         .drop_nulls("text")
         .with_columns(idx=pl.int_range(pl.len()).over("message_id").cast(pl.Int32))
     )
 
 
-def colour_sentences(sentences: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
-    """Colour each sentence by whose need it serves. Phrases of need ("help us", "our goal") and of benefit
-    ("your students", "you'd get") outweigh pronouns, so "Will you chip in $25 to help us hit our goal?" is
-    yellow although it says "you", and "I'd love to feature your work" is green although it says "I"."""
-    focus, ask = rules["focus"], rules["ask"]
-    self_words = "(?i)(?:" + "|".join(focus["self_words"]) + ")"
-    other_words = "(?i)(?:" + "|".join(focus["other_words"]) + ")"
-    need, benefit = pl.col("self_need"), pl.col("other_benefit")
-    names_us = pl.lit(False)
-    if focus.get("org_mentions_are_self") and "org" in sentences.collect_schema().names():
-        squashed = pl.col("text").str.to_lowercase().str.replace_all(r"[^\w]", "")
-        names_us = pl.col("org").is_not_null() & squashed.str.contains(pl.col("org"), literal=True)
-    request_is_need = pl.col("is_request") & pl.lit(bool(focus.get("requests_are_self")))
-    self_score = pl.col("self_hits") + 2 * need.cast(pl.Int32)
-    other_score = pl.col("other_hits") + 2 * benefit.cast(pl.Int32)
-    return (
-        per_distinct_text(
-            sentences,
-            self_need=any_match("text", focus["self_need"]),
-            other_benefit=any_match("text", focus["other_benefit"]),
-            is_neutral=any_match("text", focus["neutral"]),
-            is_request=any_match("text", ask["request"]),
-            self_hits=pl.col("text").str.count_matches(self_words),
-            other_hits=pl.col("text").str.count_matches(other_words),
-            **{f"kind_{kind}": any_match("text", patterns) for kind, patterns in ask["kinds"].items()},
-        )
-        .with_columns(
-            colour=pl.when(pl.col("is_neutral")).then(pl.lit("neutral"))
-            .when((need | request_is_need | names_us) & ~benefit).then(pl.lit("self"))
-            .when(benefit & ~need).then(pl.lit("other"))
-            .when(self_score > other_score).then(pl.lit("self"))
-            .when(other_score > self_score).then(pl.lit("other"))
-            .otherwise(pl.lit("neutral"))
-        )
+def mark_sentences(sentences: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
+    """A sentence is a request when the request model's probability reaches its cut (chosen on held-out real
+    mail: sentence_model.json); which kind of ask it names still comes from the word lists of [ask.kinds]. Its
+    colour came from the colour model when its message was measured."""
+    kinds = rules["ask"]["kinds"]
+    return per_distinct_text(
+        sentences.with_columns(is_request=pl.col("request_p") >= sentence_model.load().request.threshold),
+        **{f"kind_{kind}": any_match("text", patterns) for kind, patterns in kinds.items()},
     )
 
 
