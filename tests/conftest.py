@@ -96,9 +96,10 @@ def report_context() -> dict:
                 "recipient": hostile(10), "sent": "2026-04-02 10:15", "labels": "personal · other · warm",
                 "outcome": "answered in 2 days", "advice": hostile(11),
                 "sentences": [
-                    {"text": "I need a favour. " + hostile(12), "colour": "self"},
-                    {"text": "Your talk on queues was great. " + hostile(13), "colour": "other"},
-                    {"text": hostile(14), "colour": "neutral"},
+                    {"text": "I need a favour. " + hostile(12), "colour": "self", "why": "about us (80%): " + hostile(48)},
+                    {"text": "Your talk on queues was great. " + hostile(13), "colour": "other",
+                     "why": "about the reader (90%): " + hostile(49)},
+                    {"text": hostile(14), "colour": "neutral", "why": hostile(50)},
                 ],
             },
         ],

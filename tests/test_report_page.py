@@ -20,7 +20,7 @@ from auditor.report.page import build_html, json_for_html
 TEMPLATE_TAGS = {
     "html", "head", "meta", "title", "style", "body", "main", "header", "h1", "h2", "h3", "p", "span", "section",
     "div", "table", "caption", "thead", "tbody", "tr", "th", "td", "article", "dl", "dt", "dd", "footer", "code",
-    "script",
+    "script", "details", "summary", "ol", "li",
 }
 BREAKOUT = "</script><script>window.__pwned=1</script><!--<script>"
 
@@ -197,8 +197,10 @@ def test_numbers_and_highlights_render(parsed, html):
     spans = [a.get("class") for t, a in parsed.tags if t == "span"]
     assert spans.count("hl-self") == 1 and spans.count("hl-other") == 1
     assert spans.count("swatch hl-self") == 1 and spans.count("swatch hl-other") == 1  # the legend
-    assert re.search(r'<span class="hl-self">I need a favour\. ', html)
-    assert re.search(r'<span class="hl-other">Your talk on queues was great\. ', html)
+    # each highlighted sentence carries why it got its colour, escaped inside the attribute
+    assert re.search(r'<span class="hl-self" title="about us \(80%\): #48 [^"]*">I need a favour\. ', html)
+    assert re.search(r'<span class="hl-other" title="about the reader \(90%\): #49 [^"]*">Your talk on queues was great\. ', html)
+    assert "<summary>Why these colours</summary>" in html
 
 
 def test_static_mode_changes_only_the_config(report_context, report_figures):

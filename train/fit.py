@@ -18,6 +18,7 @@ MIN_ITEMS = 3           # a word or word pair becomes a feature only when this m
 C_COLOUR = 0.2          # inverse regularisation strength (smaller: weights nearer zero)
 C_REQUEST = 0.5
 C_MASS = 0.5
+LIST_WEIGHT = 0.5       # a sentence of our list labels (labels/uvc_*.tsv) counts this much beside one of the shared set
 INVENTED_WEIGHT = 0.3   # an invented sentence (labels/sample_voice.tsv) counts this much beside a real one
 FOLDS = 5
 SEED = 20261207

@@ -5,8 +5,8 @@ mail-merge headers, the same text sent to several people (a template, once names
 masked), a generic greeting, the words of a mass appeal, the text itself read by the mass model (is it written
 for everyone, as a newsletter or a notice is, whoever it went to: its log-odds, fit on real mail), and, against
 all that, a greeting by the recipient's own name. A mail-merge that greets each person by first name is still
-mass: its headers and template say so. A note to five named colleagues is not mass on its count alone: the count
-weighs less than a text that reads personal.
+mass: its headers and template say so. A note to five named colleagues is not mass on its count alone: a group of five to
+fourteen needs more evidence (fifteen or more are a broadcast).
 """
 from __future__ import annotations
 
@@ -72,12 +72,11 @@ def tag_audience(asks: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
         (named, cfg["named_greeting_weight"], pl.format("greets {} by name", pl.col("first_sentence").str.extract(GREETING, 1))),
     ]
     campaign_score = pl.min_horizontal(campaign_hits.list.len() * cfg["campaign_text_weight"], pl.lit(cfg["campaign_text_cap"]))
-    # The mass model's log-odds that the text is written for everyone. A text that reads personal weighs less
-    # (mass_text_cap_personal) than one that reads mass: it cannot undo the copies, headers and crowds that show
-    # a message went to many. No text (nothing measured) is no evidence either way.
+    # The mass model's log-odds that the text is written for everyone, counted only for mass: a text that reads
+    # personal cannot undo the copies, the Bcc blast or the "Hi all" that show a message went to many (a warm
+    # mail-merge reads personal: that is its craft). No text (nothing measured) is no evidence.
     p = pl.col("mass_p").cast(pl.Float64).clip(1e-6, 1 - 1e-6)
-    text_score = ((p / (1 - p)).log() * cfg["mass_text_weight"]).clip(
-        -cfg["mass_text_cap_personal"], cfg["mass_text_cap"]).fill_null(0.0).fill_nan(0.0)
+    text_score = ((p / (1 - p)).log() * cfg["mass_text_weight"]).clip(0.0, cfg["mass_text_cap"]).fill_null(0.0).fill_nan(0.0)
     score = (pl.sum_horizontal([pl.when(cond).then(weight).otherwise(0.0) for cond, weight, _ in parts])
              + campaign_score + text_score)
     reasons = pl.concat_list(
@@ -85,9 +84,7 @@ def tag_audience(asks: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
         + [pl.when(campaign_hits.list.len() > 0).then(
             pl.format("mass-appeal wording: \"{}\"", campaign_hits.list.unique(maintain_order=True).list.join("\", \""))),
            pl.when(text_score >= cfg["mass_text_reason"]).then(
-            pl.format("the text reads as written for everyone ({}%)", (p * 100).round(0).cast(pl.Int32))),
-           pl.when(text_score <= -cfg["mass_text_reason"]).then(
-            pl.format("the text reads as written for this reader ({}% for everyone)", (p * 100).round(0).cast(pl.Int32)))]
+            pl.format("the text reads as written for everyone ({}%)", (p * 100).round(0).cast(pl.Int32)))]
     ).list.drop_nulls()
     return asks.with_columns(
         audience_score=score.cast(pl.Float64),

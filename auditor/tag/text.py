@@ -107,7 +107,9 @@ def message_text_features(coloured: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
     kind_hit = [pl.col(f"kind_{k}") for k in kinds]
     first_kind = pl.coalesce([pl.when(hit).then(pl.lit(k)) for k, hit in zip(kinds, kind_hit)])
     with_kind = coloured.with_columns(sentence_kind=first_kind)
-    # The ask sentence: the first request that names a kind of ask, else the first request at all.
+    # The ask sentence: of the requests that name a kind of ask, the one the request model is surest of (the first
+    # of equals), else the surest request at all. "We need volunteers. Could you give 2 hours a week?" asks in the
+    # second sentence, though both may pass the cut.
     ranked = with_kind.with_columns(
         ask_rank=pl.when(pl.col("is_request") & pl.col("sentence_kind").is_not_null()).then(0)
         .when(pl.col("is_request")).then(1).otherwise(None)
@@ -116,7 +118,8 @@ def message_text_features(coloured: pl.LazyFrame, rules: dict) -> pl.LazyFrame:
         n_self=(pl.col("colour") == "self").sum(),
         n_other=(pl.col("colour") == "other").sum(),
         n_sentences=pl.len(),
-        ask_idx=pl.col("idx").sort_by(["ask_rank", "idx"], nulls_last=True).first(),
+        ask_idx=pl.col("idx").sort_by(["ask_rank", "request_p", "idx"], descending=[False, True, False],
+                                      nulls_last=True).first(),
         has_request=pl.col("is_request").any(),
         message_kind=pl.col("sentence_kind").drop_nulls().mode().sort().first(),
         # In sentence order: a group's rows come in no fixed order, and `first` alone made re-runs disagree.
