@@ -101,7 +101,7 @@ def parse_task(items: list[tuple[bytes, datetime | None, bool, bool]], digests: 
                          "body_text": [results[i][0]["body_text"] for i in sent]},
                         schema={"raw_sha256": pl.String, "subject": pl.String, "body_text": pl.String})
     try:
-        measured = measure_frame(rows, measure_rules)
+        measured = measure_frame(rows, measure_rules, score=False)    # the tag stage scores them in bulk
     except Exception:  # noqa: BLE001 - the messages are stored all the same; the tag stage measures them itself
         return results, None
     return results, measured.with_columns(version=pl.lit(measures_version(measure_rules)))

@@ -254,7 +254,7 @@ def test_sent_mail_is_measured_as_it_is_parsed_exactly_as_the_tag_stage_measures
     from auditor.forget import forget_addresses
     from auditor.ingest import ingest_messages
     from auditor.sources import RawMessage
-    from auditor.tag.measures import ensure_measures, measures_version
+    from auditor.tag.measures import ensure_measures, measures_version, score_stored
 
     rules = load_rules()
     sample = list(samplegen.iter_messages(n_messages=300))
@@ -273,8 +273,11 @@ def test_sent_mail_is_measured_as_it_is_parsed_exactly_as_the_tag_stage_measures
         with Store.open(db) as store:
             # Batch 1 is three worker tasks (TASK_SIZE 100) on two workers, batch 2 is parsed here.
             ingest_messages(store, store.begin_run("ingest"), stream, batch_size=250, parser=parser)
-            measured = store.frame("SELECT * EXCLUDE (measured_at) FROM message_measures ORDER BY raw_sha256")
             in_sent = store.frame("SELECT DISTINCT raw_sha256 FROM locations WHERE folder = 'Sent' ORDER BY 1")
+            # The sentence models wait for the tag stage, which scores the stored rows in bulk (score_stored).
+            assert store.scalar("SELECT count(*) FROM message_measures WHERE colours IS NOT NULL") == 0
+            assert score_stored(store, in_sent["raw_sha256"].to_list()) == in_sent.height
+            measured = store.frame("SELECT * EXCLUDE (measured_at) FROM message_measures ORDER BY raw_sha256")
             store.run("DELETE FROM message_measures")
             assert ensure_measures(store, in_sent["raw_sha256"].to_list(), rules, workers=1) == in_sent.height
             again = store.frame("SELECT * EXCLUDE (measured_at) FROM message_measures ORDER BY raw_sha256")

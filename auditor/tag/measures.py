@@ -75,8 +75,13 @@ def sentiment(sentences: list[str]) -> float:
     return sum(scores) / len(scores) if scores else 0.0
 
 
-def measure_frame(rows: pl.DataFrame, rules: dict) -> pl.DataFrame:
-    """rows: raw_sha256, subject, body_text -> one row of measures each. Runs in a worker process."""
+SCORE_BATCH = 20_000        # messages whose sentences the models score in one pass (score_stored)
+
+
+def measure_frame(rows: pl.DataFrame, rules: dict, *, score: bool = True) -> pl.DataFrame:
+    """rows: raw_sha256, subject, body_text -> one row of measures each. Runs in a worker process. Without
+    `score` the sentence models' columns are left null, for score_stored to fill in larger batches: the models
+    cost a fixed few tens of milliseconds a call, and the parse workers measure a hundred messages at a time."""
     from datasketch import MinHash
 
     clean = clean_with(rules)
@@ -109,7 +114,28 @@ def measure_frame(rows: pl.DataFrame, rules: dict) -> pl.DataFrame:
     }, schema_overrides={"signature": pl.List(pl.UInt64), "sentences": pl.List(pl.String),
                          "reading_grade": pl.Float64, "sentiment": pl.Float64, "word_count": pl.Int32,
                          "question_count": pl.Int32, "subject_words": pl.Int32, "syllables": pl.Int32})
+    if not score:
+        return frame.with_columns(colours=pl.lit(None, pl.List(pl.String)),
+                                  colour_confidence=pl.lit(None, pl.List(pl.Float32)),
+                                  request_p=pl.lit(None, pl.List(pl.Float32)), mass_p=pl.lit(None, pl.Float32))
     return pl.concat([frame, sentence_model.score_messages(frame["sentences"])], how="horizontal")
+
+
+def score_stored(store: Store, raw_sha256s: Sequence[str]) -> int:
+    """Fill in the sentence models' columns of stored measures that lack them (taken by the parse workers), in
+    batches of SCORE_BATCH messages; returns how many."""
+    with store.registered(_wanted=pl.DataFrame({"raw_sha256": list(raw_sha256s)}, schema={"raw_sha256": pl.String})):
+        todo = [r[0] for r in store.run(
+            "SELECT raw_sha256 FROM message_measures JOIN _wanted USING (raw_sha256) WHERE colours IS NULL ORDER BY 1")]
+    for lo in range(0, len(todo), SCORE_BATCH):
+        batch = store.frame("SELECT raw_sha256, sentences FROM message_measures WHERE raw_sha256 IN "
+                            "(SELECT unnest($hashes))", {"hashes": todo[lo:lo + SCORE_BATCH]})
+        scored = pl.concat([batch.select("raw_sha256"), sentence_model.score_messages(batch["sentences"])],
+                           how="horizontal")
+        with store.registered(_scored=scored):
+            store.run("UPDATE message_measures m SET colours = s.colours, colour_confidence = s.colour_confidence, "
+                      "request_p = s.request_p, mass_p = s.mass_p FROM _scored s WHERE m.raw_sha256 = s.raw_sha256")
+    return len(todo)
 
 
 def _worker(args: tuple[pl.DataFrame, dict]) -> pl.DataFrame:
@@ -120,7 +146,8 @@ def _worker(args: tuple[pl.DataFrame, dict]) -> pl.DataFrame:
 def ensure_measures(store: Store, raw_sha256s: Sequence[str], rules: dict, *, workers: int | None = None,
                     progress: Callable[[int], None] | None = None) -> int:
     """Measure the messages among `raw_sha256s` that have no row of the current version; returns how many.
-    Chunks go to a process pool (one worker per core) and each chunk is written as it arrives."""
+    Chunks go to a process pool (one worker per core) and each chunk is written as it arrives. Rows the parse
+    workers measured get their sentence models' columns here (score_stored)."""
     import os
 
     version = measures_version(rules)
@@ -129,6 +156,7 @@ def ensure_measures(store: Store, raw_sha256s: Sequence[str], rules: dict, *, wo
             "SELECT w.raw_sha256 FROM _wanted w LEFT JOIN message_measures mm USING (raw_sha256) "
             "WHERE mm.version IS DISTINCT FROM ? ORDER BY 1", [version])]
     if not missing:
+        score_stored(store, raw_sha256s)
         return 0
     workers = workers or min(os.cpu_count() or 1, -(-len(missing) // CHUNK))
     # Rows of another version go first, so each chunk is a plain INSERT (a replace checks every row's key twice).
@@ -166,5 +194,6 @@ def ensure_measures(store: Store, raw_sha256s: Sequence[str], rules: dict, *, wo
                     save(pending.popleft().result())
             while pending:
                 save(pending.popleft().result())
+    score_stored(store, raw_sha256s)
     store.checkpoint()
     return len(missing)

@@ -14,6 +14,7 @@ way a newsletter or a notice is, whoever it was sent to.
 """
 from __future__ import annotations
 
+import functools
 import json
 import tomllib
 from dataclasses import dataclass
@@ -100,19 +101,24 @@ class LinearModel:
                    np.asarray(list(data["cues"].values()), dtype=np.float64).reshape(-1, k), vocab,
                    data.get("threshold"))
 
-    def logits(self, features: pl.DataFrame) -> np.ndarray:
+    @functools.cached_property
+    def _token_index(self) -> tuple[pl.DataFrame, np.ndarray]:
         k = len(self.classes)
+        return (self.vocab.select("token", col=pl.int_range(pl.len(), dtype=pl.UInt32)),
+                self.vocab.select(f"w{j}" for j in range(k)).to_numpy().astype(np.float64))
+
+    def logits(self, features: pl.DataFrame) -> np.ndarray:
+        """A sparse product: the same sentence gets the same numbers in any batch (a parallel group-by sum would
+        add its words in an order that changes the last bits)."""
+        from scipy import sparse
+
+        index, token_weights = self._token_index
         cues = features.select(self.cue_names).to_numpy().astype(np.float64)
-        out = cues @ self.cue_weights + self.intercept
-        weights = (
-            features.select(row=pl.int_range(pl.len(), dtype=pl.UInt32), token="tokens").explode("token")
-            .join(self.vocab, on="token", how="inner")
-            .group_by("row").agg(*(pl.col(f"w{j}").sum() for j in range(k)))
-        )
-        if weights.height:
-            rows = weights["row"].to_numpy()
-            out[rows] += weights.select(f"w{j}" for j in range(k)).to_numpy()
-        return out
+        hits = (features.select(row=pl.int_range(pl.len(), dtype=pl.UInt32), token="tokens").explode("token")
+                .join(index, on="token", how="inner"))
+        words = sparse.csr_matrix((np.ones(hits.height), (hits["row"].to_numpy(), hits["col"].to_numpy())),
+                                  shape=(features.height, len(token_weights)))
+        return cues @ self.cue_weights + words @ token_weights + self.intercept
 
     def probabilities(self, features: pl.DataFrame) -> np.ndarray:
         z = self.logits(features)
@@ -169,8 +175,8 @@ def score_messages(sentences: pl.Series, models: SentenceModels | None = None) -
     # group_by keeps each message's sentences in their order
     per_message = messages.select("owner").join(
         per_sentence.group_by("owner").agg("colour", "confidence", "request_p"), on="owner", how="left")
-    with_text = flat.join(features.with_row_index("_row"), on="text", how="left", maintain_order="left")
-    mass_rows = message_features(with_text["owner"], with_text.drop("owner", "text", "_row"))
+    with_text = flat.join(features, on="text", how="left", maintain_order="left")
+    mass_rows = message_features(with_text["owner"], with_text.drop("owner", "text"))
     mass_p = np.full(len(sentences), np.nan, dtype=np.float32)
     if mass_rows.height:
         mass_p[mass_rows["owner"].to_numpy()] = models.mass.probabilities(mass_rows)[:, models.mass.classes.index("mass")]
