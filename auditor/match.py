@@ -6,6 +6,7 @@ The reply rate is defined once, here, and every report figure uses it.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import polars as pl
@@ -50,6 +51,24 @@ def answer_kinds_of(store: Store, rules: dict) -> pl.DataFrame:
         schema={"answer_message_id": pl.String, "answer_kind": pl.String, "answer_phrase": pl.String})
 
 
+def attributions_of(store: Store, rules: dict) -> pl.DataFrame:
+    """message_id, attribution: the first line that introduces quoted history ("On Tuesday, Laurent Pinchart
+    wrote:"), lower-cased, of each list post without threading headers from someone the team wrote to
+    (match_unthreaded_posts.sql). Through a list such a post answers whoever it quotes; without a quote, nobody can
+    tell, and it counts for the person's own ask. Few messages: the rest have their headers."""
+    from .parse import parse_or_reason
+
+    pattern = re.compile("|".join(f"(?:{p})" for p in rules["match"]["reply_attributions"]), re.I | re.M)
+    rows = []
+    for message_id, body_kind, body_text, raw in store.query("match_unthreaded_posts").iter_rows():
+        if body_kind == "deferred":
+            record, _ = parse_or_reason((raw, None, False, False))
+            body_text = record["body_text"] if record else ""
+        found = pattern.search(body_text or "")
+        rows.append((message_id, found.group(0).strip().lower() if found else None))
+    return pl.DataFrame(rows, schema={"message_id": pl.String, "attribution": pl.String}, orient="row")
+
+
 @dataclass
 class MatchResult:
     skipped: bool
@@ -74,8 +93,10 @@ def run_match(store: Store, settings: Settings, run_id: int, *, force: bool = Fa
         # The outcomes too, by way of a working file: a million messages' are 640k rows, which Python held twice
         # (frame and insert) beside DuckDB's own memory. Only what the human answers say comes into Python.
         try:
-            store.spool("_match_outcomes", queries.get("match_outcomes"),
-                        {"window_days": window, "as_of": settings.as_of, "free_mail": free_mail})
+            with store.registered(_attributions=attributions_of(store, settings.rules)):
+                store.spool("_match_outcomes", queries.get("match_outcomes"),
+                            {"window_days": window, "as_of": settings.as_of, "free_mail": free_mail,
+                             "colleague_org_max_people": settings.rules["match"]["colleague_org_max_people"]})
             store.run("DELETE FROM outcomes")
             with store.registered(_kinds=answer_kinds_of(store, settings.rules)):
                 store.run(queries.get("match_write_outcomes"), {"ruleset": ruleset, "run": run_id, "at": stamp})

@@ -1,10 +1,14 @@
 -- One outcome per (sequence, recipient): human answer within the window (from the recipient, or flagged from a colleague at their organisation), auto-reply only, bounce, pending (window still open at $as_of) or none.
 with touch as (
     select t.message_id, t.recipient, t.sequence_message_id, t.touch, g.sent_at, g.subject, m.thread_id,
-           split_part(t.recipient, '@', 2) as domain
+           split_part(t.recipient, '@', 2) as domain, g.sender as asker,
+           -- The words a quote's attribution line names the asker by: their name's and their address's.
+           list_filter(string_split_regex(lower(coalesce(s.from_name, '') || ' ' || g.sender), '[^[:alnum:]]+'),
+                       lambda w: length(w) >= 3) as asker_words
     from touches t
     join tags g using (message_id, recipient)
     join mails m using (message_id)
+    join messages s on s.raw_sha256 = m.raw_sha256
 ),
 recipients_of as (
     select message_id, list(recipient) as recipients from tags group by message_id
@@ -23,10 +27,23 @@ sequences as (
 inbound as (
     select m.message_id, m.from_addr, split_part(m.from_addr, '@', 2) as domain, m.sent_at, m.in_reply_to,
            m.reference_ids, m.automated, m.thread_id, m.return_date, subject_key(m.subject) as subject_key,
-           s.dsn_recipients, s.dsn_status, s.dsn_original_id
+           s.dsn_recipients, s.dsn_status, s.dsn_original_id,
+           list_transform(list_filter(s.recipients, lambda r: r.field = 'to'), lambda r: r.addr) as to_addrs,
+           coalesce(m.in_reply_to, '') = '' and coalesce(len(m.reference_ids), 0) = 0 as unthreaded,
+           -- The message it replies to: In-Reply-To, else the last link of References.
+           coalesce(nullif(m.in_reply_to, ''), m.reference_ids[-1]) as parent_id, q.attribution
     from mails m
     join messages s using (raw_sha256)
+    left join _attributions q on q.message_id = m.message_id
     where m.direction = 'in' and m.sent_at is not null
+),
+-- How many people at each organisation write to the team (the mailbox's own measure of its size): where more do
+-- than [match] colleague_org_max_people, colleagues are strangers to each other and do not answer for one another.
+org_size as (
+    select domain, count(distinct from_addr) as people
+    from inbound
+    where automated is null or automated = 'list'
+    group by all
 ),
 -- Candidate answers are found by equi-joins only, on the thread or on (normalised subject, sender's domain), so
 -- the work grows with the mail in a thread, not with everything a person or an organisation ever sent.
@@ -34,31 +51,55 @@ inbound as (
 -- asked themselves (never at a shared free-mail domain).
 candidates as (
     select t.*, i.message_id as answer_id, i.from_addr, i.sent_at as answered_at, i.in_reply_to, i.reference_ids,
-           i.domain as answer_domain, i.automated as answer_automated, true as same_thread
+           i.domain as answer_domain, i.automated as answer_automated, true as same_thread,
+           i.parent_id = t.message_id as replies_to_touch, list_contains(i.to_addrs, t.asker) as to_asker,
+           i.unthreaded, i.attribution
     from touch t
     join inbound i on i.thread_id = t.thread_id
-    where i.sent_at >= t.sent_at and (i.automated is null or i.automated = 'list')
+    -- Through a list a thread is everyone's conversation: a post there answers the ask when it replies to a touch
+    -- itself, or is the asked person's own post without threading headers (others' replies put it in the thread);
+    -- their posts that reply to someone else answer that someone.
+    where i.sent_at >= t.sent_at
+      and (i.automated is null
+           or (i.automated = 'list' and (i.parent_id = t.message_id or (i.unthreaded and i.from_addr = t.recipient))))
     union all
     -- A reply whose client dropped the threading headers (or that answers a forward we never saw): same
-    -- normalised subject, from the recipient's domain. Lists are left out: their subjects repeat across senders.
-    select t.*, i.message_id, i.from_addr, i.sent_at, i.in_reply_to, i.reference_ids, i.domain, i.automated, false
+    -- normalised subject, from the recipient's domain. Through a list only the asked person's own post without
+    -- threading headers: list subjects repeat across senders, and a post whose headers name another message
+    -- answers that one.
+    select t.*, i.message_id, i.from_addr, i.sent_at, i.in_reply_to, i.reference_ids, i.domain, i.automated, false,
+           false, list_contains(i.to_addrs, t.asker), i.unthreaded, i.attribution
     from touch t
     join sequences s on s.message_id = t.sequence_message_id and s.recipient = t.recipient
     join inbound i on i.subject_key = s.subject_key and i.domain = t.domain
-    where s.subject_key <> '' and i.thread_id <> t.thread_id and i.automated is null
+    where s.subject_key <> '' and i.thread_id <> t.thread_id
+      and (i.automated is null or (i.automated = 'list' and i.from_addr = t.recipient and i.unthreaded))
       and i.sent_at >= t.sent_at and i.sent_at <= s.window_closes_at
       -- At a free-mail domain only the person answers for themselves (as in `answerer`): said here too, or a
       -- campaign's subject pairs every gmail.com recipient with every gmail.com reply (70 s and 40 GB of spill
       -- at a million messages).
       and (i.from_addr = t.recipient or not list_contains($free_mail, t.domain))
 ),
+-- A message without threading headers (or found by its subject alone) answers the latest touch sent before it to
+-- that person, not every earlier one; and where its quote's attribution line names someone, only the asker that
+-- line names ("On Tuesday, Laurent Pinchart wrote:").
+placed as (
+    select * from (select *, not same_thread or coalesce(unthreaded, false) as headerless from candidates)
+    where attribution is null or list_bool_or(list_transform(asker_words, lambda w: contains(attribution, w)))
+    qualify not headerless or sent_at = max(case when headerless then sent_at end) over (partition by answer_id, recipient)
+),
+-- A colleague answers for the person asked only when the message answers the ask itself (it replies to a touch,
+-- or is addressed to the asker), from the person's own small organisation, and was not asked themselves.
 answerer as (
     select c.*, c.from_addr <> c.recipient as by_colleague
-    from candidates c
+    from placed c
     join recipients_of r on r.message_id = c.message_id
+    left join org_size o on o.domain = c.domain
     where c.from_addr = c.recipient
        or (c.answer_domain = c.domain and not list_contains($free_mail, c.domain)
-           and not list_contains(r.recipients, c.from_addr))
+           and not list_contains(r.recipients, c.from_addr)
+           and (coalesce(c.replies_to_touch, false) or coalesce(c.to_asker, false))
+           and coalesce(o.people, 0) <= cast($colleague_org_max_people as integer))
 ),
 threaded as (
     select sequence_message_id, recipient, touch, answer_id, from_addr, answered_at, by_colleague,
@@ -130,9 +171,12 @@ select s.message_id, s.recipient,
        u.auto_message_id, b.bounce_message_id,
        case when counted then a.answer_by_colleague end as answer_by_colleague,
        u.auto_return_date, b.bounce_status
-from (select s.*, coalesce(a.answered_at <= s.window_closes_at, false) as counted
+-- A colleague's answer does not count for an address that bounced: the person was never reached.
+from (select s.*, coalesce(a.answered_at <= s.window_closes_at, false)
+                  and not (a.answer_by_colleague and b.bounce_message_id is not null) as counted
       from sequences s
-      left join answers a on a.sequence_message_id = s.message_id and a.recipient = s.recipient) s
+      left join answers a on a.sequence_message_id = s.message_id and a.recipient = s.recipient
+      left join bounces b on b.sequence_message_id = s.message_id and b.recipient = s.recipient) s
 left join answers a on a.sequence_message_id = s.message_id and a.recipient = s.recipient
 left join autos u on u.sequence_message_id = s.message_id and u.recipient = s.recipient
 left join bounces b on b.sequence_message_id = s.message_id and b.recipient = s.recipient

@@ -110,3 +110,112 @@ def test_two_colleagues_answering_in_the_same_second_give_one_answer_whatever_th
             row = outcomes_of(store)["<ask@brightpath.org>", "nia@park.example"]
         picked.append((row["outcome"], row["answer_message_id"], row["answer_from"], row["answer_by_colleague"]))
     assert picked == [("human", "<aa-first-id@park.example>", "lena@park.example", True)] * 2
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Real-shaped cases from list threads (issue 22): who answers for whom when a thread is everyone's conversation.
+# ---------------------------------------------------------------------------------------------------------------
+ASK = ("From: Sam Ortiz <sam@brightpath.org>\nTo: {to}\nContent-Type: text/plain\nSubject: Could you review the "
+       "grant draft?\nDate: Mon, 2 Mar 2026 09:00:00 +0000\nMessage-ID: <ask@brightpath.org>\n\nHi,\nCould you "
+       "review the grant draft by Friday? It is the one for the reading hours.\n")
+LIST = "List-Id: Grants circle <grants.lists.example>\nPrecedence: list\n"
+
+
+def inbound(sender: str, mid: str, day: int, body: str, *, headers: str = "", to: str = "grants@lists.example",
+            subject: str = "Re: [grants] Could you review the grant draft?") -> str:
+    return (f"From: {sender}\nTo: {to}\nSubject: {subject}\nDate: {day} Mar 2026 10:00:00 +0000\n"
+            f"Message-ID: <{mid}>\n{headers}Content-Type: text/plain\n\n{body}\n")
+
+
+def match_box(tmp_path, settings, inbox: dict[str, str], to: str = "Nia Park <nia@park.example>") -> dict:
+    from auditor.store import Store
+
+    box = tmp_path / "m"
+    write_eml(box / "Sent", "ask.eml", ASK.format(to=to))
+    for name, text in inbox.items():
+        write_eml(box / "Inbox", name, text)
+    with Store.open(tmp_path / "box.duckdb") as store:
+        run_id = store.begin_run("ingest")
+        ingest_paths(store, run_id, [box])
+        run_tag(store, settings, run_id)
+        run_match(store, settings, run_id)
+        return {r: o for (m, r), o in outcomes_of(store).items() if m == "<ask@brightpath.org>"}
+
+
+def test_the_asked_persons_list_post_without_threading_headers_is_their_answer(tmp_path, settings):
+    out = match_box(tmp_path, settings, {"1.eml": inbound(
+        "Nia Park <nia@park.example>", "n1@park.example", 3, "On Mon, Sam Ortiz wrote:\n> Could you review the "
+        "grant draft by Friday?\n\nYes, I will send notes on Thursday.", headers=LIST)})
+    assert out["nia@park.example"]["outcome"] == "human"
+    assert out["nia@park.example"]["matched_by"] == "subject"
+
+
+def test_a_list_post_without_headers_that_quotes_someone_else_answers_them_not_the_asker(tmp_path, settings):
+    out = match_box(tmp_path, settings, {"1.eml": inbound(
+        "Nia Park <nia@park.example>", "n1@park.example", 3, "On Mon, Omar Diaz wrote:\n> Is the budget final?\n\n"
+        "Not yet, the board meets next week.", headers=LIST)})
+    assert out["nia@park.example"]["outcome"] == "none"
+
+
+def test_the_asked_persons_list_post_that_replies_to_someone_else_in_the_thread_is_not_their_answer(tmp_path, settings):
+    other = inbound("Omar Diaz <omar@cedar.example>", "o1@cedar.example", 3, "I can look at the budget part.",
+                    headers=LIST + "In-Reply-To: <ask@brightpath.org>\nReferences: <ask@brightpath.org>\n")
+    nia = inbound("Nia Park <nia@park.example>", "n1@park.example", 4, "Omar, the budget is in the appendix.",
+                  headers=LIST + "In-Reply-To: <o1@cedar.example>\nReferences: <ask@brightpath.org> <o1@cedar.example>\n")
+    out = match_box(tmp_path, settings, {"1.eml": other, "2.eml": nia})
+    assert out["nia@park.example"]["outcome"] == "none"
+
+
+def test_a_colleagues_list_post_in_a_long_thread_is_not_an_answer(tmp_path, settings):
+    thread = "In-Reply-To: <o1@cedar.example>\nReferences: <ask@brightpath.org> <o1@cedar.example>\n"
+    out = match_box(tmp_path, settings, {
+        "1.eml": inbound("Omar Diaz <omar@cedar.example>", "o1@cedar.example", 3, "I can look at the budget part.",
+                         headers=LIST + "In-Reply-To: <ask@brightpath.org>\nReferences: <ask@brightpath.org>\n"),
+        "2.eml": inbound("Lena Park <lena@park.example>", "l1@park.example", 4, "Omar, see page 3.",
+                         headers=LIST + thread)})
+    assert out["nia@park.example"]["outcome"] == "none"
+
+
+def test_a_colleagues_direct_reply_at_a_small_organisation_is_an_answer_flagged(tmp_path, settings):
+    out = match_box(tmp_path, settings, {"1.eml": inbound(
+        "Lena Park <lena@park.example>", "l1@park.example", 3, "Nia is away; I will review it by Friday.",
+        to="sam@brightpath.org", headers="In-Reply-To: <ask@brightpath.org>\nReferences: <ask@brightpath.org>\n")})
+    row = out["nia@park.example"]
+    assert (row["outcome"], row["answer_from"], row["answer_by_colleague"]) == ("human", "lena@park.example", True)
+
+
+def test_a_colleague_at_a_large_organisation_answers_for_nobody(tmp_path, settings):
+    """Eleven people at bigcorp.example write to the team (more than colleague_org_max_people): they are
+    strangers to each other, and one answering the ask does not answer for the person asked."""
+    inbox = {f"p{n}.eml": inbound(f"Person {n} <p{n}@bigcorp.example>", f"p{n}@bigcorp.example", 1,
+                                  "A question about the fair.", to="sam@brightpath.org", subject=f"Fair question {n}")
+             for n in range(10)}
+    inbox["c.eml"] = inbound("Kai Lund <kai@bigcorp.example>", "c1@bigcorp.example", 3, "Happy to review it.",
+                             to="sam@brightpath.org",
+                             headers="In-Reply-To: <ask@brightpath.org>\nReferences: <ask@brightpath.org>\n")
+    assert settings.rules["match"]["colleague_org_max_people"] < 11
+    out = match_box(tmp_path, settings, inbox, to="Nia Park <nia@bigcorp.example>")
+    assert out["nia@bigcorp.example"]["outcome"] == "none"
+
+
+def test_a_reply_all_by_someone_not_asked_is_no_ones_answer(tmp_path, settings):
+    out = match_box(tmp_path, settings, {"1.eml": inbound(
+        "Kai Lund <kai@elm.example>", "k1@elm.example", 3, "Nia forwarded this; I can help too.",
+        to="sam@brightpath.org, nia@park.example, omar@cedar.example",
+        headers="In-Reply-To: <ask@brightpath.org>\nReferences: <ask@brightpath.org>\n")},
+        to="Nia Park <nia@park.example>, Omar Diaz <omar@cedar.example>")
+    assert {r: o["outcome"] for r, o in out.items()} == {"nia@park.example": "none", "omar@cedar.example": "none"}
+
+
+def test_a_colleagues_answer_does_not_count_for_an_address_that_bounced(tmp_path, settings):
+    bounce = ("From: Mail Delivery System <MAILER-DAEMON@brightpath.org>\nTo: sam@brightpath.org\nSubject: "
+              "Undelivered Mail Returned to Sender\nDate: 2 Mar 2026 09:01:00 +0000\nMessage-ID: <b1@brightpath.org>\n"
+              "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n"
+              "--b\nContent-Type: text/plain\n\nYour message could not be delivered.\n\n--b\nContent-Type: "
+              "message/delivery-status\n\nReporting-MTA: dns; brightpath.org\n\nFinal-Recipient: rfc822; "
+              "nia@park.example\nAction: failed\nStatus: 5.1.1\n\n--b\nContent-Type: text/rfc822-headers\n\n"
+              "Message-ID: <ask@brightpath.org>\n\n--b--\n")
+    out = match_box(tmp_path, settings, {"b.eml": bounce, "1.eml": inbound(
+        "Lena Park <lena@park.example>", "l1@park.example", 3, "Nia has left us; I can review it.",
+        to="sam@brightpath.org", headers="In-Reply-To: <ask@brightpath.org>\nReferences: <ask@brightpath.org>\n")})
+    assert out["nia@park.example"]["outcome"] == "bounce"

@@ -52,7 +52,7 @@ LABEL_COLUMNS = ["message_id", "mail_key", "from_addr", "subject", "ask_kind", "
                  "subject_words", "reading_grade", "sentiment", "personalization", "co_recipients"]
 TAG_BATCH = 25_000      # messages, asks or (ask, recipient) pairs in memory at once
 INFER_MIN_SHARE = 0.05
-MAILS_VERSION = 1       # bump when what build_mails, mail_rows or thread_mails make of the same messages changes
+MAILS_VERSION = 2       # bump when what build_mails, mail_rows or thread_mails make of the same messages changes
 
 
 @dataclass

@@ -29,7 +29,8 @@ def build_mails(messages: pl.LazyFrame, identity: Identity, rules: dict) -> pl.L
         pl.col("folders").list.explode(keep_nulls=False, empty_as_null=False).unique().sort().alias("folders"),
     )
     external = pl.col("recipients").list.eval(~is_me(pl.element().struct.field("addr"), identity)).list.any()
-    from_me = is_me(pl.col("from_addr"), identity)
+    # The team's own mail server bounces from its own domain (MAILER-DAEMON@brightpath.org): a robot, not the team.
+    from_me = is_me(pl.col("from_addr"), identity) & ~any_match("from_addr", match["bounce_senders"])
     # A human answer posted through a mailing list carries List-Id and Precedence: list too, so those two
     # mark a robot only on mail that is not list traffic.
     list_traffic = pl.col("h_list_id").is_not_null()
