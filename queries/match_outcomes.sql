@@ -24,6 +24,13 @@ sequences as (
     from touch
     group by all
 ),
+-- When the next sequence to the same person under the same subject began: a message without threading headers
+-- answers the latest ask it could answer, not every earlier one.
+sequence_ends as (
+    select message_id, recipient,
+           lead(first_sent_at) over (partition by recipient, subject_key order by first_sent_at, message_id) as next_start
+    from sequences
+),
 inbound as (
     select m.message_id, m.from_addr, split_part(m.from_addr, '@', 2) as domain, m.sent_at, m.in_reply_to,
            m.reference_ids, m.automated, m.thread_id, m.return_date, subject_key(m.subject) as subject_key,
@@ -50,10 +57,10 @@ org_size as (
 -- Who may answer for a recipient: the person, or a colleague at the same organisation's own domain who was not
 -- asked themselves (never at a shared free-mail domain).
 candidates as (
-    select t.*, i.message_id as answer_id, i.from_addr, i.sent_at as answered_at, i.in_reply_to, i.reference_ids,
-           i.domain as answer_domain, i.automated as answer_automated, true as same_thread,
-           i.parent_id = t.message_id as replies_to_touch, list_contains(i.to_addrs, t.asker) as to_asker,
-           i.unthreaded, i.attribution
+    select t.message_id, t.recipient, t.sequence_message_id, t.touch, t.sent_at, t.domain,
+           i.message_id as answer_id, i.from_addr, i.sent_at as answered_at, i.in_reply_to, i.reference_ids,
+           i.domain as answer_domain, true as same_thread, i.unthreaded as headerless,
+           i.parent_id = t.message_id as replies_to_touch, list_contains(i.to_addrs, t.asker) as to_asker
     from touch t
     join inbound i on i.thread_id = t.thread_id
     -- Through a list a thread is everyone's conversation: a post there answers the ask when it replies to a touch
@@ -62,44 +69,44 @@ candidates as (
     where i.sent_at >= t.sent_at
       and (i.automated is null
            or (i.automated = 'list' and (i.parent_id = t.message_id or (i.unthreaded and i.from_addr = t.recipient))))
+      -- Where a quote's attribution line names someone, it answers only the asker it names ("On Tuesday, Laurent
+      -- Pinchart wrote:"); read for list posts without threading headers (match.attributions_of).
+      and (i.attribution is null or list_bool_or(list_transform(t.asker_words, lambda w: contains(i.attribution, w))))
     union all
     -- A reply whose client dropped the threading headers (or that answers a forward we never saw): same
     -- normalised subject, from the recipient's domain. Through a list only the asked person's own post without
     -- threading headers: list subjects repeat across senders, and a post whose headers name another message
     -- answers that one.
-    select t.*, i.message_id, i.from_addr, i.sent_at, i.in_reply_to, i.reference_ids, i.domain, i.automated, false,
-           false, list_contains(i.to_addrs, t.asker), i.unthreaded, i.attribution
+    select t.message_id, t.recipient, t.sequence_message_id, t.touch, t.sent_at, t.domain,
+           i.message_id, i.from_addr, i.sent_at, i.in_reply_to, i.reference_ids, i.domain, false, true,
+           false, list_contains(i.to_addrs, t.asker)
     from touch t
     join sequences s on s.message_id = t.sequence_message_id and s.recipient = t.recipient
     join inbound i on i.subject_key = s.subject_key and i.domain = t.domain
     where s.subject_key <> '' and i.thread_id <> t.thread_id
       and (i.automated is null or (i.automated = 'list' and i.from_addr = t.recipient and i.unthreaded))
+      and (i.attribution is null or list_bool_or(list_transform(t.asker_words, lambda w: contains(i.attribution, w))))
       and i.sent_at >= t.sent_at and i.sent_at <= s.window_closes_at
       -- At a free-mail domain only the person answers for themselves (as in `answerer`): said here too, or a
       -- campaign's subject pairs every gmail.com recipient with every gmail.com reply (70 s and 40 GB of spill
       -- at a million messages).
       and (i.from_addr = t.recipient or not list_contains($free_mail, t.domain))
 ),
--- A message without threading headers (or found by its subject alone) answers the latest touch sent before it to
--- that person, not every earlier one; and where its quote's attribution line names someone, only the asker that
--- line names ("On Tuesday, Laurent Pinchart wrote:").
-placed as (
-    select * from (select *, not same_thread or coalesce(unthreaded, false) as headerless from candidates)
-    where attribution is null or list_bool_or(list_transform(asker_words, lambda w: contains(attribution, w)))
-    qualify not headerless or sent_at = max(case when headerless then sent_at end) over (partition by answer_id, recipient)
-),
--- A colleague answers for the person asked only when the message answers the ask itself (it replies to a touch,
--- or is addressed to the asker), from the person's own small organisation, and was not asked themselves.
+-- A message without threading headers answers no sequence after the next one to that person under the same
+-- subject began. A colleague answers for the person asked only when the message answers the ask itself (it replies
+-- to a touch, or is addressed to the asker), from the person's own small organisation, and was not asked themselves.
 answerer as (
     select c.*, c.from_addr <> c.recipient as by_colleague
-    from placed c
+    from candidates c
     join recipients_of r on r.message_id = c.message_id
+    join sequence_ends e on e.message_id = c.sequence_message_id and e.recipient = c.recipient
     left join org_size o on o.domain = c.domain
-    where c.from_addr = c.recipient
-       or (c.answer_domain = c.domain and not list_contains($free_mail, c.domain)
-           and not list_contains(r.recipients, c.from_addr)
-           and (coalesce(c.replies_to_touch, false) or coalesce(c.to_asker, false))
-           and coalesce(o.people, 0) <= cast($colleague_org_max_people as integer))
+    where (not c.headerless or e.next_start is null or c.answered_at < e.next_start)
+      and (c.from_addr = c.recipient
+           or (c.answer_domain = c.domain and not list_contains($free_mail, c.domain)
+               and not list_contains(r.recipients, c.from_addr)
+               and (coalesce(c.replies_to_touch, false) or coalesce(c.to_asker, false))
+               and coalesce(o.people, 0) <= cast($colleague_org_max_people as integer)))
 ),
 threaded as (
     select sequence_message_id, recipient, touch, answer_id, from_addr, answered_at, by_colleague,

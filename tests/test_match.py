@@ -82,6 +82,14 @@ def test_subject_key_takes_off_reply_and_forward_prefixes_in_several_languages(s
     assert [k for (k,) in keys] == ["hello", "hello", "hello", "hello", "hello: again", ""]
 
 
+def test_subject_key_takes_off_list_tags_and_folds_whitespace_but_the_campaign_name_keeps_its_tag(store):
+    """The team's copy of a list post has no tag and the list's copy has; a long subject comes back folded."""
+    keys = store.run("SELECT subject_key(s), subject_base(s) FROM (VALUES ('Re: [grants] Grant  draft'), "
+                     "('[grants] Grant draft'), ('Grant\tdraft'), ('[grants] [urgent] Re: Grant draft ')) v(s)")
+    assert [k for k, _ in keys] == ["grant draft"] * 4
+    assert keys[1][1] == "[grants] Grant draft"
+
+
 def test_two_colleagues_answering_in_the_same_second_give_one_answer_whatever_the_order(tmp_path, settings):
     """Ties on time, sender kind and match kind are broken by Message-ID: the same answer on every run and in
     every order of the mail, and all its columns from that one message."""
@@ -208,6 +216,7 @@ def test_a_reply_all_by_someone_not_asked_is_no_ones_answer(tmp_path, settings):
 
 
 def test_a_colleagues_answer_does_not_count_for_an_address_that_bounced(tmp_path, settings):
+    """The bounce comes from the team's own mail server (MAILER-DAEMON@brightpath.org): a robot, not the team."""
     bounce = ("From: Mail Delivery System <MAILER-DAEMON@brightpath.org>\nTo: sam@brightpath.org\nSubject: "
               "Undelivered Mail Returned to Sender\nDate: 2 Mar 2026 09:01:00 +0000\nMessage-ID: <b1@brightpath.org>\n"
               "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n"
