@@ -174,8 +174,14 @@ def print_counts(counts, skipped: list[str]) -> None:
 
 
 def print_identity(tag) -> None:
-    if tag and tag.inferred_identity:
+    if not tag:
+        return
+    if tag.identity_source == "inferred":
         note(f"identity inferred from the Sent folder: {tag.identity.describe()} (set it with --me)")
+    elif tag.identity_source == "kept":
+        note(f"identity: {tag.identity.describe()} (kept in the database)")
+    elif tag.identity_source == "replaced":
+        note(f"identity: {tag.identity.describe()} (replaces {tag.replaced_identity.describe()}, kept in the database)")
 
 
 def print_summary(result: pipeline.AuditResult) -> None:

@@ -1,11 +1,17 @@
 """Local mail sources: a single .eml, a folder of .eml files, an mbox file, or a Maildir with its Maildir++
-subfolders. Each is detected from what is on disk, never from a flag.
+subfolders, and the exports people already have of them: Google Takeout's one big mbox (where each message's
+X-Gmail-Labels say whether it was sent, or is spam, trash, a draft or a chat), Apple Mail's export bundles
+(`Sent Messages.mbox/mbox`) and library (`*.emlx`), Thunderbird's profile folders (mbox files such as `Sent`
+beside their `.msf` index, `*.sbd` subfolders) and Outlook's `.msg` and `.pst` files (auditor/outlook.py). Each
+is detected from what is on disk, never from a flag.
 
 Every source yields the same `RawMessage` shape the IMAP harvester yields, so the stages after it cannot tell
 where mail came from. Nothing here parses mail or touches the database; files are opened read-only.
 """
 from __future__ import annotations
 
+import csv
+import fnmatch
 import os
 import re
 from dataclasses import dataclass
@@ -23,8 +29,14 @@ _FROM_LINE = re.compile(rb"^From \S*\s.*\b\d{4}\s*$")
 _ESCAPED_FROM = re.compile(rb"^>(>*From )")
 
 
-# A folder of the user's own sent mail, by its name's last part (the same pattern finds "me" in infer_identity.sql).
-SENT_FOLDER = r"(^|[/.])(sent|sent items|sent mail|sent messages|gesendet|envoyés|enviados)$"
+# A folder (or Gmail label) of the user's own sent mail, by its name's last part, in the languages mail clients
+# name it in (the same pattern finds "me" in infer_identity.sql).
+SENT_FOLDER = (r"(^|[/.])(sent|sent items|sent mail|sent messages|sent-mail|gesendet|gesendete elemente|"
+               r"gesendete objekte|envoyés|éléments envoyés|messages envoyés|enviados|elementos enviados|"
+               r"correo enviado|enviadas|itens enviados|posta inviata|inviata|inviati|elementi inviati|verzonden|"
+               r"verzonden items|skickat|skickade objekt|sendt|sendte elementer|sendte|lähetetyt|wysłane|"
+               r"elementy wysłane|odeslané|отправленные)$")
+_GMAIL_LABELS = re.compile(rb"^X-Gmail-Labels:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.I | re.M)
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,44 @@ class RawMessage:
     def in_sent(self) -> bool:
         """Found in a Sent folder (or labelled \\Sent): the user's own mail, whose body the audit always reads."""
         return bool(re.search(SENT_FOLDER, self.folder.lower())) or "\\Sent" in (self.labels or ())
+
+
+def gmail_labels(raw: bytes) -> tuple[str, ...] | None:
+    """The labels Google Takeout writes on each message (X-Gmail-Labels: comma-separated, quoted where a label
+    holds a comma, RFC 2047-encoded where it is not ASCII, in the account's language), with Gmail's own "\\Sent"
+    beside the one that names the Sent folder, as the IMAP harvester records it. None without the header."""
+    from email.header import decode_header, make_header
+
+    end = raw.find(b"\n\n")
+    found = _GMAIL_LABELS.search(raw[:end if end >= 0 else 65536].replace(b"\r\n", b"\n"))
+    if not found:
+        return None
+    text = found.group(1).decode("utf-8", "replace")
+    try:
+        text = str(make_header(decode_header(re.sub(r"\s*\n\s*", " ", text))))
+    except (ValueError, LookupError):
+        pass
+    labels = [label.strip() for row in csv.reader([text], skipinitialspace=True) for label in row if label.strip()]
+    if any(re.search(SENT_FOLDER, label.lower()) for label in labels):
+        labels.append("\\Sent")
+    return tuple(labels)
+
+
+def folder_name(path: Path) -> str:
+    """The mail folder an mbox or .emlx file stands for: an Apple Mail bundle's name for the `mbox` inside it
+    (`Sent Messages.mbox/mbox`) or for an `.emlx` file deep inside it, else the file's own name without its
+    extension (Thunderbird's `Sent`, Takeout's `All mail Including Spam and Trash`)."""
+    if path.name == "mbox" and path.parent.suffix == ".mbox":
+        return path.parent.stem
+    if path.suffix == ".emlx":
+        bundle = next((p for p in path.parents if p.suffix == ".mbox"), None)
+        return bundle.stem if bundle else path.parent.name
+    return path.stem
+
+
+def _plain_name(directory: str) -> str:
+    """A folder's name without the suffix Apple Mail (".mbox") or Thunderbird (".sbd") gives its directory."""
+    return re.sub(r"\.(mbox|sbd)$", "", directory, flags=re.I)
 
 
 def is_maildir(path: Path) -> bool:
@@ -110,37 +160,66 @@ def parse_envelope_date(from_line: bytes) -> datetime | None:
     return None
 
 
-def _mbox_messages(path: Path, folder: str) -> Iterator[RawMessage]:
+def _mbox_messages(path: Path, folder: str, skip: set[str] = frozenset(),
+                   on_skip: Callable[[str], None] = lambda what: None) -> Iterator[RawMessage]:
     """Stream an mbox without loading it. The stdlib's `mailbox.mbox` opens the file for writing and indexes it
-    whole first; we only ever read, one message at a time."""
-    def emit(offset: int, from_line: bytes, lines: list[bytes]) -> RawMessage:
+    whole first; we only ever read, one message at a time. A message labelled (Google Takeout) with a skipped
+    folder's name (Spam, Trash, Drafts, Chats) is left out, as that folder would be, and counted."""
+    skipped: dict[str, int] = {}
+
+    def emit(offset: int, from_line: bytes, lines: list[bytes]) -> RawMessage | None:
         # The blank line before the next From_ belongs to the separator, not to the message.
         if lines and lines[-1] in (b"\n", b"\r\n"):
             lines.pop()
         body = b"".join(_ESCAPED_FROM.sub(rb"\1", line) if line.startswith(b">") else line for line in lines)
-        return RawMessage("mbox", str(path), folder, str(offset), body, parse_envelope_date(from_line))
+        labels = gmail_labels(body)
+        left_out = next((label for label in labels or () if label.split("/")[-1].lower() in skip), None)
+        if left_out:
+            skipped[left_out] = skipped.get(left_out, 0) + 1
+            return None
+        return RawMessage("mbox", str(path), folder, str(offset), body, parse_envelope_date(from_line), labels)
 
     offset, start, from_line, lines, prev_blank = 0, 0, b"", [], True
     with path.open("rb") as fh:
         for line in fh:
             if prev_blank and line.startswith(b"From ") and _FROM_LINE.match(line.rstrip(b"\r\n")):
-                if from_line:
-                    yield emit(start, from_line, lines)
+                if from_line and (message := emit(start, from_line, lines)):
+                    yield message
                 start, from_line, lines = offset, line, []
             else:
                 lines.append(line)
             prev_blank = line in (b"\n", b"\r\n")
             offset += len(line)
-    if from_line:
-        yield emit(start, from_line, lines)
+    if from_line and (message := emit(start, from_line, lines)):
+        yield message
+    for label, n in sorted(skipped.items()):
+        on_skip(f"{path}: {n:,} message{'s' if n != 1 else ''} labelled {label}")
 
 
-def _file_messages(file: Path) -> Iterator[RawMessage]:
-    """A file is an mbox when it opens with a From_ line, else one message. Its folder is the directory it sits
-    in, so a tree of exported .eml files keeps its Sent/Inbox split; the same file named alone or found by
-    walking its folder gets the same location."""
-    if looks_like_mbox(file):
-        yield from _mbox_messages(file, file.stem)
+def _emlx(file: Path) -> bytes:
+    """Apple Mail's .emlx: the message's length in bytes on the first line, the message, then a property list."""
+    data = _read(file)
+    first, _, rest = data.partition(b"\n")
+    try:
+        return rest[:int(first.strip())]
+    except ValueError:
+        return data                 # not the shape it should have: the whole file, for the parser to judge
+
+
+def _file_messages(file: Path, skip: set[str] = frozenset(),
+                   on_skip: Callable[[str], None] = lambda what: None) -> Iterator[RawMessage]:
+    """A file is an mbox when it opens with a From_ line (or is Thunderbird's, beside its .msf index: an empty
+    folder is an empty file), else one message. Its folder is the directory it sits in, so a tree of exported .eml
+    files keeps its Sent/Inbox split; the same file named alone or found by walking its folder gets the same
+    location."""
+    from . import outlook
+
+    if file.suffix.lower() in outlook.SUFFIXES:
+        yield from outlook.messages(file, skip, on_skip)
+    elif file.suffix.lower() == ".emlx":
+        yield RawMessage("eml", str(file.parent), folder_name(file), file.name, _emlx(file))
+    elif looks_like_mbox(file) or file.with_name(file.name + ".msf").is_file():
+        yield from _mbox_messages(file, folder_name(file), skip, on_skip)
     else:
         yield RawMessage("eml", str(file.parent), file.parent.name, file.name, _read(file))
 
@@ -151,19 +230,27 @@ def require_exists(path: Path) -> None:
 
 
 def iter_source(path: Path, *, skip_folders: Iterable[str] = (), known: Callable[[str, str, str, str], bool] | None = None,
-                on_skip: Callable[[str], None] | None = None, exclude: Iterable[Path] = ()) -> Iterator[RawMessage]:
+                on_skip: Callable[[str], None] | None = None, exclude: Iterable[Path] = (),
+                ignore_files: Iterable[str] | None = None) -> Iterator[RawMessage]:
     """Yield every message under `path`. `known(kind, source, folder, location)` lets a re-run skip re-reading Maildir files
     it has stored before (their content never changes); `on_skip` hears of folders left out (Trash, Junk...);
-    `exclude` names files never to read (the database itself, when it sits inside the folder being ingested)."""
+    `exclude` names files never to read (the database itself, when it sits inside the folder being ingested);
+    `ignore_files` are name patterns of the indexes and settings mail clients keep beside the mail (default:
+    [sources] ignore_files in rules.toml)."""
     path = Path(path).expanduser()
     skip = {s.lower() for s in skip_folders}
     known = known or (lambda kind, source, folder, location: False)
     on_skip = on_skip or (lambda what: None)
+    if ignore_files is None:
+        from .config import load_rules
+
+        ignore_files = load_rules()["sources"]["ignore_files"]
+    ignored = [p.lower() for p in ignore_files]
     require_exists(path)
     path = path.resolve()
     excluded = {Path(p).resolve() for p in exclude}
     if path.is_file():
-        yield from _file_messages(path)
+        yield from _file_messages(path, skip, on_skip)
         return
     if is_maildir(path):
         yield from _maildir_messages(path, skip, known, on_skip)
@@ -173,8 +260,16 @@ def iter_source(path: Path, *, skip_folders: Iterable[str] = (), known: Callable
         maildirs = [d for d in dirnames if is_maildir(here / d)]
         for name in sorted(maildirs):
             yield from _maildir_messages(here / name, skip, known, on_skip)
+        for d in dirnames:
+            if d not in maildirs and not d.startswith(".") and _plain_name(d).lower() in skip:
+                on_skip(f"{here / d}: folder {_plain_name(d)}")
         dirnames[:] = sorted(d for d in dirnames if d not in maildirs and not d.startswith(".")
-                             and d.lower() not in skip)
+                             and _plain_name(d).lower() not in skip)
         for name in sorted(filenames):
-            if not name.startswith(".") and (here / name) not in excluded:
-                yield from _file_messages(here / name)
+            file = here / name
+            if name.startswith(".") or file in excluded or any(fnmatch.fnmatch(name.lower(), p) for p in ignored):
+                continue
+            if "." not in name and name.lower() in skip:      # Thunderbird's Trash, Drafts, Junk mbox files
+                on_skip(f"{file}: folder {name}")
+                continue
+            yield from _file_messages(file, skip, on_skip)

@@ -1,9 +1,9 @@
--- Reply rate (and positive-answer rate) per label of each axis (audience, focus, warmth over request sequences; ask kind over all) with n and a 95% Wilson interval. Parameters: $since, $until (NULL: open), $sender (NULL: everyone), $campaign (NULL: every campaign).
+-- Reply rate (and positive-answer rate) per label of each axis over request sequences, the denominator of every rate in the report with n and a 95% Wilson interval. Parameters: $since, $until (NULL: open), $sender (NULL: everyone), $campaign (NULL: every campaign).
 with labelled as (
     select 'audience' as axis, audience as label, delivered, answered, positive, outcome from period_asks(cast($since as timestamptz), cast($until as timestamptz), cast($sender as varchar), cast($campaign as varchar)) where is_request
     union all select 'focus', focus, delivered, answered, positive, outcome from period_asks(cast($since as timestamptz), cast($until as timestamptz), cast($sender as varchar), cast($campaign as varchar)) where is_request
     union all select 'warmth', warmth, delivered, answered, positive, outcome from period_asks(cast($since as timestamptz), cast($until as timestamptz), cast($sender as varchar), cast($campaign as varchar)) where is_request
-    union all select 'ask_kind', ask_kind, delivered, answered, positive, outcome from period_asks(cast($since as timestamptz), cast($until as timestamptz), cast($sender as varchar), cast($campaign as varchar))
+    union all select 'ask_kind', ask_kind, delivered, answered, positive, outcome from period_asks(cast($since as timestamptz), cast($until as timestamptz), cast($sender as varchar), cast($campaign as varchar)) where is_request
 ),
 counted as (
     select axis, label,

@@ -122,6 +122,26 @@ def test_identity_from_env_twin_and_inference(run, tmp_path):
     assert result.rc == 0 and result.stdout.startswith("tagged 4 asks (9 ask-recipient pairs)")
 
 
+def test_an_identity_given_once_is_kept_in_the_database_and_a_new_one_replaces_it(run, tmp_path):
+    db = str(tmp_path / "a.duckdb")
+    first = run("audit", str(MAILBOX), "--db", db, "--me", "sam@brightpath.org", "--as-of", "2026-06-01",
+                "-o", str(tmp_path / "r.html"))
+    assert first.rc == 0, first.stderr
+    assert "identity:" not in first.stderr            # said on the command line: nothing to tell
+    report = run("report", "--db", db, "--as-of", "2026-06-01", "-o", str(tmp_path / "r2.html"))
+    assert report.rc == 0, report.stderr
+    assert "identity: sam@brightpath.org (kept in the database)" in report.stderr
+    assert report.stdout.splitlines()[1:] == first.stdout.splitlines()[-5:]   # the same tags, the same figures
+    wider = run("tag", "--db", db, "--me", "@brightpath.org")
+    assert "identity: @brightpath.org (replaces sam@brightpath.org, kept in the database)" in wider.stderr
+    again = run("tag", "--db", db)
+    assert "identity: @brightpath.org (kept in the database)" in again.stderr
+    assert again.stdout.strip() == "tags are up to date"
+    import duckdb
+    with duckdb.connect(db, read_only=True) as con:
+        assert con.execute("SELECT item FROM identity").fetchall() == [("@brightpath.org",)]
+
+
 def test_a_busy_database_exits_4(run, tmp_path):
     db = tmp_path / "a.duckdb"
     assert run("ingest", str(MAILBOX), "--db", str(db)).rc == 0

@@ -21,7 +21,7 @@ ME = "@" + samplegen.TEAM_DOMAIN
 AS_OF = samplegen.SAMPLE_AS_OF.date().isoformat()
 # Columns that say when or by which run a row was written: they differ between any two runs by design.
 RUN_COLUMNS = {"run_id", "stored_at", "seen_at", "quarantined_at", "tagged_at", "matched_at", "updated_at",
-               "applied_at", "created_at", "measured_at"}
+               "applied_at", "created_at", "measured_at", "set_at"}
 # Values that differ between two databases by design: a random key, and a stage fingerprint built from run ids.
 PER_DATABASE = {("secrets", "value"), ("stage_state", "fingerprint")}
 # Cluster numbers that follow row order ("stable only within one tagging run"): compared as the clusters they

@@ -105,6 +105,26 @@ def test_sender_and_campaign_tables_show_the_queries_rows(demo_db):
     assert "auditor query report_campaigns" in shown
 
 
+def test_every_rate_table_counts_the_headlines_delivered_asks_and_kinds_have_their_own_names(demo_db):
+    """One denominator everywhere: request sequences delivered. The kind table once counted every outbound mail
+    (thank-you notes and replies as the kind "none") and printed the kind "other" as "about them"."""
+    params = dict(since=None, until=None, sender=None, campaign=None)
+    with Store.open(demo_db) as store:
+        headline = store.query("report_headline", **params).row(0, named=True)
+        rates = store.query("report_rates_by_axis", **params)
+        totals = {name: store.query(name, **params)["delivered"].sum()
+                  for name in ("report_senders", "report_campaigns", "report_grid", "report_trend")}
+        result = build_report(store, make_settings(demo_db.parent, me=(DEMO_TEAM,), as_of="2026-11-01"))
+    assert headline["delivered"] > 500
+    by_axis = dict(rates.group_by("axis").agg(pl.col("delivered").sum()).iter_rows())
+    assert by_axis == {axis: headline["delivered"] for axis in ("audience", "focus", "warmth", "ask_kind")}
+    assert totals == dict.fromkeys(totals, headline["delivered"])
+    assert "none" not in rates.filter(pl.col("axis") == "ask_kind")["label"].to_list()
+    kinds = re.search(r'<h2>Kind of ask</h2>(.*?)</table>', result.html, re.S)
+    assert kinds, "the kind-of-ask table is on the page"
+    assert "other request" in kinds.group(1) and "about them" not in kinds.group(1)
+
+
 def test_top_and_bottom_keeps_short_tables_and_cuts_long_ones_to_rates_with_enough_asks():
     short = pl.DataFrame({"name": list("abc"), "delivered": [1, 9, 3], "rate": [1.0, 0.5, None]})
     rows, left_out = top_and_bottom(short, n=2, min_n=5)

@@ -28,7 +28,13 @@ AXES = [
      "Warm up first: ask once a relationship exists. Do first, then ask."),
     ("ask_kind", "Kind of ask", None, "Bigger asks get fewer answers from a mass request; make the big ones personally."),
 ]
-LABEL_NAMES = {"other": "about them", "self": "about us", "neutral": "neither"}
+# What a label is called on the page, per axis: "other" is "about them" as a focus, "other request" as a kind.
+LABEL_NAMES = {"focus": {"other": "about them", "self": "about us", "neutral": "neither"},
+               "ask_kind": {"other": "other request"}}
+
+
+def label_name(axis: str, label: str) -> str:
+    return LABEL_NAMES.get(axis, {}).get(label, label)
 ADVICE = {
     "mass": "ask personally: write to one person, by name, about their own context",
     "self": "make it about them: say what they gain, not what we need",
@@ -152,7 +158,7 @@ def reusable_report(path: Path, inputs: str) -> ReportResult | None:
 
 
 def _style(row: dict) -> str:
-    return " · ".join([row["audience"], LABEL_NAMES.get(row["focus"], row["focus"]), row["warmth"]])
+    return " · ".join([row["audience"], label_name("focus", row["focus"]), row["warmth"]])
 
 
 def pseudonym(address: str | None, key: bytes) -> str:
@@ -199,10 +205,10 @@ def top_and_bottom(rows: pl.DataFrame, n: int, min_n: int) -> tuple[list[dict], 
     return shown.to_dicts(), rows.height - shown.height
 
 
-def _axis_figure(title: str, rows: list[dict]):
+def _axis_figure(axis: str, title: str, rows: list[dict]):
     import plotly.graph_objects as go
 
-    labels = [LABEL_NAMES.get(r["label"], r["label"]) for r in rows]
+    labels = [label_name(axis, r["label"]) for r in rows]
     rates = [_pct(r["rate"]) for r in rows]
     fig = go.Figure(go.Bar(
         x=labels, y=rates,
@@ -296,8 +302,8 @@ def build_report(store: Store, settings: Settings, *, show_recipients: bool = Fa
         figure_id = f"fig-{key.replace('_', '-')}"
         axes.append({"key": key, "title": title, "figure_id": figure_id, "advice": advice,
                      "rows": [{**{k: r[k] for k in ("answered", "delivered", "rate", "low", "high", "pending", "positive_rate")},
-                               "label": LABEL_NAMES.get(r["label"], r["label"])} for r in rows]})
-        figures[figure_id] = _axis_figure(title, rows)
+                               "label": label_name(key, r["label"])} for r in rows]})
+        figures[figure_id] = _axis_figure(key, title, rows)
     if not trend.is_empty():
         figures["fig-trend"] = _trend_figure(trend)
 

@@ -60,6 +60,10 @@ class TagResult:
     skipped: bool
     identity: Identity
     inferred_identity: bool = False
+    # "given" (said on this run, kept), "kept" (from the database), "replaced" (said on this run, differs from
+    # what was kept: that is in replaced_identity) or "inferred" (from the Sent folders)
+    identity_source: str = "given"
+    replaced_identity: Identity | None = None
     asks: int = 0
     rows: int = 0
     ruleset_digest: str = ""
@@ -80,10 +84,25 @@ def infer_identity(store: Store) -> Identity:
     return Identity.parse(addresses)
 
 
-def resolve_identity(store: Store, settings: Settings) -> tuple[Identity, bool]:
+def kept_identity(store: Store) -> Identity:
+    return Identity.parse([r[0] for r in store.run("SELECT item FROM identity ORDER BY item")])
+
+
+def resolve_identity(store: Store, settings: Settings, run_id: int | None = None) -> tuple[Identity, str, Identity | None]:
+    """(identity, where it came from, the kept one it replaced). One said on this run is kept in the database for
+    later commands; without one, the kept one; without that, the senders of the Sent folders."""
+    kept = kept_identity(store)
     if settings.identity:
-        return settings.identity, False
-    return infer_identity(store), True
+        if settings.identity == kept:
+            return kept, "given", None
+        with store.transaction():
+            store.run("DELETE FROM identity")
+            items = settings.identity.describe().split(", ")
+            store.run("INSERT INTO identity SELECT unnest($items), $at, $run", {"items": items, "at": now(), "run": run_id})
+        return settings.identity, ("replaced" if kept else "given"), (kept or None)
+    if kept:
+        return kept, "kept", None
+    return infer_identity(store), "inferred", None
 
 
 def mail_rows(messages: pl.DataFrame, identity: Identity, rules: dict) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -224,13 +243,14 @@ def tag_frames(messages: pl.LazyFrame, identity: Identity, rules: dict, ruleset:
 
 
 def run_tag(store: Store, settings: Settings, run_id: int, *, force: bool = False) -> TagResult:
-    identity, inferred = resolve_identity(store, settings)
+    identity, source, replaced = resolve_identity(store, settings, run_id)
+    said = dict(inferred_identity=source == "inferred", identity_source=source, replaced_identity=replaced)
     ensure_bodies(store, identity, settings.rules["match"]["free_mail_domains"])
     ruleset = ruleset_digest(settings.rules)
     n, last_run, deferred = store.query("messages_fingerprint").row(0)
     fingerprint = digest([n, last_run, deferred, identity.describe(), ruleset])
     if not force and store.stage_fingerprint("tag") == fingerprint:
-        return TagResult(True, identity, inferred, ruleset_digest=ruleset)
+        return TagResult(True, identity, **said, ruleset_digest=ruleset)
     # The mails (direction, robots, threads) and the asks depend on the messages, the identity and the match rules,
     # not on the word lists; template clusters on the asks, their stored measures and the template rules. A re-tag
     # after a word-list change keeps both (reading the messages back was a third of a 100k re-tag, clustering 1.2 s).
@@ -248,4 +268,4 @@ def run_tag(store: Store, settings: Settings, run_id: int, *, force: bool = Fals
 
     asks, rows = tag_store(store, "load_messages", n, identity, settings.rules, ruleset, run_id,
                            mails_known=mails_known, templates_known=templates_known, also=fingerprints)
-    return TagResult(False, identity, inferred, asks=asks, rows=rows, ruleset_digest=ruleset)
+    return TagResult(False, identity, **said, asks=asks, rows=rows, ruleset_digest=ruleset)
