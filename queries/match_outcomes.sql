@@ -74,23 +74,31 @@ candidates as (
       and (i.attribution is null or list_bool_or(list_transform(t.asker_words, lambda w: contains(i.attribution, w))))
     union all
     -- A reply whose client dropped the threading headers (or that answers a forward we never saw): same
-    -- normalised subject, from the recipient's domain. Through a list only the asked person's own post without
-    -- threading headers: list subjects repeat across senders, and a post whose headers name another message
-    -- answers that one.
+    -- normalised subject, from the person asked or (below) a colleague at their organisation's own domain. Through a
+    -- list only the asked person's own post without threading headers: list subjects repeat across senders, and a
+    -- post whose headers name another message answers that one. Two equi-joins, by person and by organisation: one
+    -- on (subject, domain) alone paired every gmail.com recipient of a campaign with every gmail.com reply to it
+    -- (70 s and 40 GB of spill at a million messages).
+    select t.message_id, t.recipient, t.sequence_message_id, t.touch, t.sent_at, t.domain,
+           i.message_id, i.from_addr, i.sent_at, i.in_reply_to, i.reference_ids, i.domain, false, true,
+           false, list_contains(i.to_addrs, t.asker)
+    from touch t
+    join sequences s on s.message_id = t.sequence_message_id and s.recipient = t.recipient
+    join inbound i on i.subject_key = s.subject_key and i.from_addr = t.recipient
+    where s.subject_key <> '' and i.thread_id <> t.thread_id
+      and (i.automated is null or (i.automated = 'list' and i.unthreaded))
+      and (i.attribution is null or list_bool_or(list_transform(t.asker_words, lambda w: contains(i.attribution, w))))
+      and i.sent_at >= t.sent_at and i.sent_at <= s.window_closes_at
+    union all
     select t.message_id, t.recipient, t.sequence_message_id, t.touch, t.sent_at, t.domain,
            i.message_id, i.from_addr, i.sent_at, i.in_reply_to, i.reference_ids, i.domain, false, true,
            false, list_contains(i.to_addrs, t.asker)
     from touch t
     join sequences s on s.message_id = t.sequence_message_id and s.recipient = t.recipient
     join inbound i on i.subject_key = s.subject_key and i.domain = t.domain
-    where s.subject_key <> '' and i.thread_id <> t.thread_id
-      and (i.automated is null or (i.automated = 'list' and i.from_addr = t.recipient and i.unthreaded))
-      and (i.attribution is null or list_bool_or(list_transform(t.asker_words, lambda w: contains(i.attribution, w))))
+    where s.subject_key <> '' and i.thread_id <> t.thread_id and i.automated is null
+      and i.from_addr <> t.recipient and not list_contains($free_mail, t.domain)
       and i.sent_at >= t.sent_at and i.sent_at <= s.window_closes_at
-      -- At a free-mail domain only the person answers for themselves (as in `answerer`): said here too, or a
-      -- campaign's subject pairs every gmail.com recipient with every gmail.com reply (70 s and 40 GB of spill
-      -- at a million messages).
-      and (i.from_addr = t.recipient or not list_contains($free_mail, t.domain))
 ),
 -- A message without threading headers answers no sequence after the next one to that person under the same
 -- subject began. A colleague answers for the person asked only when the message answers the ask itself (it replies
