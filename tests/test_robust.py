@@ -13,6 +13,7 @@ import io
 import os
 import random
 import re
+from datetime import date
 from email.utils import getaddresses
 from pathlib import Path
 
@@ -38,19 +39,21 @@ def sender(raw: bytes) -> str | None:
     return addresses[0].lower() if addresses and "@" in addresses[0] else None
 
 
+def maildir_files(folder: Path) -> list[bytes]:
+    return [p.read_bytes() for sub in ("cur", "new") for p in sorted((folder / sub).iterdir()) if not p.name.startswith(".")]
+
+
 @pytest.fixture(scope="module")
 def pool() -> dict[str, list[bytes]]:
     """Every message there is to draw from, as bytes: real items, the list archive's posts, the sample's Inbox and
     Sent (its broken files included)."""
     require_or_skip((REALMAIL / "items").is_dir(), f"the real mail at {REALMAIL}")
     archive = next((REALMAIL / "threads").glob("*.mbox"))
-    sample_files = lambda folder: [p.read_bytes() for sub in ("cur", "new") for p in sorted((folder / sub).iterdir())
-                                   if not p.name.startswith(".")]
     return {
         "real": [p.read_bytes() for p in sorted((REALMAIL / "items").glob("*.eml"))],
         "list": [m.raw for m in _mbox_messages(archive, "list")],
-        "inbox": sample_files(SAMPLE),
-        "sent": sample_files(SAMPLE / ".Sent"),
+        "inbox": maildir_files(SAMPLE),
+        "sent": maildir_files(SAMPLE / ".Sent"),
     }
 
 
@@ -87,8 +90,7 @@ def test_the_mixed_folder_of_real_public_mail_audits(pool, tmp_path):
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1),
        sizes=st.tuples(st.integers(0, 40), st.integers(0, 40), st.integers(0, 120), st.integers(0, 80)),
-       as_of=st.dates(min_value=__import__("datetime").date(1999, 1, 1),
-                      max_value=__import__("datetime").date(2027, 12, 31)),
+       as_of=st.dates(min_value=date(1999, 1, 1), max_value=date(2027, 12, 31)),
        whole_domain=st.booleans())
 def test_any_sub_mailbox_with_any_identity_and_date_audits(pool, tmp_path_factory, seed, sizes, as_of, whole_domain):
     rng = random.Random(seed)
