@@ -211,7 +211,8 @@ def cli():
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @common_options
 def ingest(paths, settings):
-    """Read mail from PATHS: a .eml file, a folder of them, an mbox file or a Maildir (with its subfolders).
+    """Read mail from PATHS: a .eml file, a folder of them, an mbox file or a Maildir (with its subfolders), or an
+    export: Google Takeout's mbox, Apple Mail or Thunderbird folders, an Outlook .pst or .msg.
 
     Read-only; a message already stored is not stored again; files that are not mail are quarantined."""
     announce(settings)

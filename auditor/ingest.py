@@ -390,8 +390,11 @@ def ingest_paths(store: Store, run_id: int, paths: Iterable, *, skip_folders: It
                  progress: Callable[[int], None] | None = None,
                  on_skip: Callable[[str], None] | None = None, rules: dict | None = None) -> Counts:
     """Ingest local files: each path a .eml, a folder, an mbox or a Maildir. Maildir files already stored are
-    not read again (their content never changes), which keeps a re-run cheap. `rules` as in ingest_messages."""
+    not read again (their content never changes), which keeps a re-run cheap. `rules` as in ingest_messages; their
+    [sources] ignore_files (else the shipped ones) name the files mail clients keep beside the mail."""
     from .sources import iter_source
+
+    ignore_files = (rules or {}).get("sources", {}).get("ignore_files")
 
     located: dict[tuple[str, str], set[tuple[str, str]]] = {}
     own_files = [store.path, store.path.with_name(store.path.name + ".wal")]
@@ -403,6 +406,7 @@ def ingest_paths(store: Store, run_id: int, paths: Iterable, *, skip_folders: It
 
     def stream() -> Iterator[RawMessage]:
         for path in paths:
-            yield from iter_source(path, skip_folders=skip_folders, known=known, on_skip=on_skip, exclude=own_files)
+            yield from iter_source(path, skip_folders=skip_folders, known=known, on_skip=on_skip, exclude=own_files,
+                                   ignore_files=ignore_files)
 
     return ingest_messages(store, run_id, stream(), progress=progress, rules=rules)
