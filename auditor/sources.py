@@ -65,12 +65,16 @@ def gmail_labels(raw: bytes) -> tuple[str, ...] | None:
     found = _GMAIL_LABELS.search(raw[:end if end >= 0 else 65536].replace(b"\r\n", b"\n"))
     if not found:
         return None
-    text = found.group(1).decode("utf-8", "replace")
-    try:
-        text = str(make_header(decode_header(re.sub(r"\s*\n\s*", " ", text))))
-    except (ValueError, LookupError):
-        pass
-    labels = [label.strip() for row in csv.reader([text], skipinitialspace=True) for label in row if label.strip()]
+    text = re.sub(r"\s*\n\s*", " ", found.group(1).decode("utf-8", "replace"))
+
+    def decoded(label: str) -> str:
+        try:
+            return str(make_header(decode_header(label))) if "=?" in label else label
+        except (ValueError, LookupError):
+            return label
+
+    labels = [decoded(label.strip()) for row in csv.reader([text], skipinitialspace=True) for label in row
+              if label.strip()]
     if any(re.search(SENT_FOLDER, label.lower()) for label in labels):
         labels.append("\\Sent")
     return tuple(labels)

@@ -81,3 +81,13 @@ def test_excluded_files_are_not_read(tmp_path):
     (tmp_path / "audit.duckdb").write_bytes(b"\x00binary")
     found = list(iter_source(tmp_path, exclude=[tmp_path / "audit.duckdb"]))
     assert [m.location for m in found] == ["a.eml"]
+
+
+def test_gmail_labels_read_quotes_encodings_and_folded_lines_and_add_gmails_sent():
+    from auditor.sources import gmail_labels
+
+    assert gmail_labels(b"From: a@x.org\n\nX-Gmail-Labels: Sent\n") is None          # in the body: not a label
+    assert gmail_labels(b"X-Gmail-Labels: Inbox, \"Clients, 2026\",\n Category Updates\nFrom: a@x.org\n\nhi\n") == (
+        "Inbox", "Clients, 2026", "Category Updates")
+    assert gmail_labels(b"X-Gmail-Labels: =?UTF-8?Q?Gesendet?=,Ge\xc3\xb6ffnet\r\nFrom: a@x.org\r\n\r\nhi\r\n") == (
+        "Gesendet", "Geöffnet", "\\Sent")
