@@ -259,6 +259,7 @@ def iter_source(path: Path, *, skip_folders: Iterable[str] = (), known: Callable
     if is_maildir(path):
         yield from _maildir_messages(path, skip, known, on_skip)
         return
+    sidecars = 0
     for dirpath, dirnames, filenames in os.walk(path):
         here = Path(dirpath)
         maildirs = [d for d in dirnames if is_maildir(here / d)]
@@ -271,9 +272,15 @@ def iter_source(path: Path, *, skip_folders: Iterable[str] = (), known: Callable
                              and _plain_name(d).lower() not in skip)
         for name in sorted(filenames):
             file = here / name
-            if name.startswith(".") or file in excluded or any(fnmatch.fnmatch(name.lower(), p) for p in ignored):
+            if name.startswith(".") or file in excluded:
+                continue
+            if any(fnmatch.fnmatch(name.lower(), p) for p in ignored):
+                sidecars += 1
                 continue
             if "." not in name and name.lower() in skip:      # Thunderbird's Trash, Drafts, Junk mbox files
                 on_skip(f"{file}: folder {name}")
                 continue
             yield from _file_messages(file, skip, on_skip)
+    if sidecars:
+        on_skip(f"{path}: {sidecars:,} index and settings file{'s' if sidecars != 1 else ''} of mail clients "
+                "([sources] ignore_files)")

@@ -41,7 +41,7 @@ inbound as (
            coalesce(nullif(m.in_reply_to, ''), m.reference_ids[-1]) as parent_id, q.attribution
     from mails m
     join messages s using (raw_sha256)
-    left join _attributions q on q.message_id = m.message_id
+    left join reply_attributions q on q.message_id = m.message_id
     where m.direction = 'in' and m.sent_at is not null
 ),
 -- How many people at each organisation write to the team (the mailbox's own measure of its size): where more do

@@ -221,6 +221,10 @@ def test_apple_mail_and_thunderbird_folders_audit_as_their_maildir(shape, maildi
     read = list(iter_source(root, skip_folders=SKIP, on_skip=skipped.append))
     assert len(read) == len(mail_of(maildir))              # no index, property list or settings file is read
     assert any("Deleted Messages" in s or "Junk" in s or "Trash" in s for s in skipped), skipped
+    sidecars = {"apple_export": "2 index and settings files", "apple_library": None,
+                "thunderbird": "7 index and settings files"}[shape.__name__]
+    assert (sidecars is None) == (not any("index and settings" in s for s in skipped)), skipped
+    assert sidecars is None or any(sidecars in s for s in skipped), skipped
     assert {m.folder for m in read if m.in_sent} == {"Sent Messages" if "apple" in shape.__name__ else "Sent"}
     assert audited(root, tmp_path / "a.duckdb") == from_maildir
 

@@ -35,7 +35,7 @@ BODIES = "messages: bodies"
 INGEST_TABLES = {"messages", "locations", "quarantine", BODIES}
 # What each stage replaces in one transaction. Other derived tables (caches such as message_measures) keep rows
 # per message, each committed whole.
-STAGE_TABLES = {"tag": {"mails", "asks", "tags", "tag_sentences", "templates"}, "match": {"touches", "outcomes"}}
+STAGE_TABLES = {"tag": {"mails", "asks", "tags", "tag_sentences", "templates"}, "match": {"reply_attributions", "touches", "outcomes"}}
 BOOKKEEPING = {"schema_migrations", "stage_state", "harvest_state", "secrets"}
 # The parse workers measure a message's text; the tag stage fills in its sentence models' columns
 # (measures.score_stored). A kill in between leaves them empty for the re-run to fill: dumped last, so a row
