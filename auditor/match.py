@@ -90,11 +90,11 @@ def run_match(store: Store, settings: Settings, run_id: int, *, force: bool = Fa
         store.run("DELETE FROM touches")
         store.run(f"INSERT INTO touches BY NAME {queries.get('match_touches')}", {"window_days": window})
         fault_point("match.during_write")     # crash tests: touches replaced, outcomes not, nothing committed
-        # The outcomes too, by way of a working file: a million messages' are 640k rows, which Python held twice
-        # (frame and insert) beside DuckDB's own memory. Only what the human answers say comes into Python.
         store.run("DELETE FROM reply_attributions")
         with store.registered(_attributions=attributions_of(store, settings.rules)):
             store.run("INSERT INTO reply_attributions SELECT message_id, attribution FROM _attributions")
+        # The outcomes too, by way of a working file: a million messages' are 640k rows, which Python held twice
+        # (frame and insert) beside DuckDB's own memory. Only what the human answers say comes into Python.
         try:
             store.spool("_match_outcomes", queries.get("match_outcomes"),
                         {"window_days": window, "as_of": settings.as_of, "free_mail": free_mail,

@@ -97,7 +97,7 @@ def resolve_identity(store: Store, settings: Settings, run_id: int | None = None
             return kept, "given", None
         with store.transaction():
             store.run("DELETE FROM identity")
-            items = settings.identity.describe().split(", ")
+            items = sorted(settings.identity.addresses) + sorted("@" + d for d in settings.identity.domains)
             store.run("INSERT INTO identity SELECT unnest($items), $at, $run", {"items": items, "at": now(), "run": run_id})
         return settings.identity, ("replaced" if kept else "given"), (kept or None)
     if kept:
