@@ -170,7 +170,7 @@ def print_counts(counts, skipped: list[str]) -> None:
     for reason, n in sorted(counts.reasons.items()):
         click.echo(f"  quarantined {n:,}: {reason}")
     for what in skipped:
-        note(f"skipped {what}: not correspondence")
+        note(f"skipped {what}")
 
 
 def print_identity(tag) -> None:

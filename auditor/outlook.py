@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from .errors import UsageError
+from .sources import NOT_CORRESPONDENCE
 
 SUFFIXES = (".pst", ".ost", ".msg")
 EXTRA = "pip install 'outreach-auditor[outlook]'"
@@ -141,7 +142,7 @@ def pst_messages(file: Path, skip: set[str], on_skip: Callable[[str], None]) -> 
             name = (sub.name or "").strip() or f"folder {i}"
             where = f"{path}/{name}" if path else name
             if name.lower() in skip:
-                on_skip(f"{file}: folder {where}")
+                on_skip(f"{file}: folder {where} ({NOT_CORRESPONDENCE})")
                 continue
             for j in range(sub.number_of_sub_messages):
                 try:

@@ -36,6 +36,8 @@ SENT_FOLDER = (r"(^|[/.])(sent|sent items|sent mail|sent messages|sent-mail|gese
                r"correo enviado|enviadas|itens enviados|posta inviata|inviata|inviati|elementi inviati|verzonden|"
                r"verzonden items|skickat|skickade objekt|sendt|sendte elementer|sendte|lähetetyt|wysłane|"
                r"elementy wysłane|odeslané|отправленные)$")
+# Why a skipped folder or labelled message is not read: said with each one the ingest reports.
+NOT_CORRESPONDENCE = "drafts, trash, junk and chats are not correspondence"
 _GMAIL_LABELS = re.compile(rb"^X-Gmail-Labels:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.I | re.M)
 
 
@@ -126,7 +128,7 @@ def _maildir_messages(root: Path, skip_folders: set[str], known: Callable[[str, 
     source = str(root)
     for folder, path in _maildir_folders(root):
         if folder.split("/")[-1].lower() in skip_folders:
-            on_skip(f"{root}: folder {folder}")
+            on_skip(f"{root}: folder {folder} ({NOT_CORRESPONDENCE})")
             continue
         for sub in ("cur", "new"):
             # Names only, sorted: 681k directory entries of one folder held 204 MiB, their names 55 MiB. Paths are
@@ -197,7 +199,7 @@ def _mbox_messages(path: Path, folder: str, skip: set[str] = frozenset(),
     if from_line and (message := emit(start, from_line, lines)):
         yield message
     for label, n in sorted(skipped.items()):
-        on_skip(f"{path}: {n:,} message{'s' if n != 1 else ''} labelled {label}")
+        on_skip(f"{path}: {n:,} message{'s' if n != 1 else ''} labelled {label} ({NOT_CORRESPONDENCE})")
 
 
 def _emlx(file: Path) -> bytes:
@@ -267,7 +269,7 @@ def iter_source(path: Path, *, skip_folders: Iterable[str] = (), known: Callable
             yield from _maildir_messages(here / name, skip, known, on_skip)
         for d in dirnames:
             if d not in maildirs and not d.startswith(".") and _plain_name(d).lower() in skip:
-                on_skip(f"{here / d}: folder {_plain_name(d)}")
+                on_skip(f"{here / d}: folder {_plain_name(d)} ({NOT_CORRESPONDENCE})")
         dirnames[:] = sorted(d for d in dirnames if d not in maildirs and not d.startswith(".")
                              and _plain_name(d).lower() not in skip)
         for name in sorted(filenames):
@@ -278,9 +280,9 @@ def iter_source(path: Path, *, skip_folders: Iterable[str] = (), known: Callable
                 sidecars += 1
                 continue
             if "." not in name and name.lower() in skip:      # Thunderbird's Trash, Drafts, Junk mbox files
-                on_skip(f"{file}: folder {name}")
+                on_skip(f"{file}: folder {name} ({NOT_CORRESPONDENCE})")
                 continue
             yield from _file_messages(file, skip, on_skip)
     if sidecars:
         on_skip(f"{path}: {sidecars:,} index and settings file{'s' if sidecars != 1 else ''} of mail clients "
-                "([sources] ignore_files)")
+                "([sources] ignore_files), not mail")
