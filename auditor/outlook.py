@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from .errors import UsageError
-from .sources import NOT_CORRESPONDENCE
+from .sources import NOT_CORRESPONDENCE, is_skipped
 
 SUFFIXES = (".pst", ".ost", ".msg")
 EXTRA = "pip install 'outreach-auditor[outlook]'"
@@ -141,7 +141,7 @@ def pst_messages(file: Path, skip: set[str], on_skip: Callable[[str], None]) -> 
             sub = folder.get_sub_folder(i)
             name = (sub.name or "").strip() or f"folder {i}"
             where = f"{path}/{name}" if path else name
-            if name.lower() in skip:
+            if is_skipped(name, skip):
                 on_skip(f"{file}: folder {where} ({NOT_CORRESPONDENCE})")
                 continue
             for j in range(sub.number_of_sub_messages):

@@ -94,6 +94,12 @@ def folder_name(path: Path) -> str:
     return path.stem
 
 
+def is_skipped(folder: str, skip: set[str]) -> bool:
+    """A folder (or Gmail label) left out by [sources] skip_folders: its name's last part, in any case, with the
+    suffix Apple Mail (".mbox") or Thunderbird (".sbd") gives its directory taken off."""
+    return _plain_name(folder.split("/")[-1]).lower() in skip
+
+
 def _plain_name(directory: str) -> str:
     """A folder's name without the suffix Apple Mail (".mbox") or Thunderbird (".sbd") gives its directory."""
     return re.sub(r"\.(mbox|sbd)$", "", directory, flags=re.I)
@@ -127,7 +133,7 @@ def _maildir_messages(root: Path, skip_folders: set[str], known: Callable[[str, 
                       on_skip: Callable[[str], None]) -> Iterator[RawMessage]:
     source = str(root)
     for folder, path in _maildir_folders(root):
-        if folder.split("/")[-1].lower() in skip_folders:
+        if is_skipped(folder, skip_folders):
             on_skip(f"{root}: folder {folder} ({NOT_CORRESPONDENCE})")
             continue
         for sub in ("cur", "new"):
@@ -179,7 +185,7 @@ def _mbox_messages(path: Path, folder: str, skip: set[str] = frozenset(),
             lines.pop()
         body = b"".join(_ESCAPED_FROM.sub(rb"\1", line) if line.startswith(b">") else line for line in lines)
         labels = gmail_labels(body)
-        left_out = next((label for label in labels or () if label.split("/")[-1].lower() in skip), None)
+        left_out = next((label for label in labels or () if is_skipped(label, skip)), None)
         if left_out:
             skipped[left_out] = skipped.get(left_out, 0) + 1
             return None
@@ -267,11 +273,11 @@ def iter_source(path: Path, *, skip_folders: Iterable[str] = (), known: Callable
         maildirs = [d for d in dirnames if is_maildir(here / d)]
         for name in sorted(maildirs):
             yield from _maildir_messages(here / name, skip, known, on_skip)
-        for d in dirnames:
-            if d not in maildirs and not d.startswith(".") and _plain_name(d).lower() in skip:
+        folders = [d for d in dirnames if d not in maildirs and not d.startswith(".")]
+        for d in folders:
+            if is_skipped(d, skip):
                 on_skip(f"{here / d}: folder {_plain_name(d)} ({NOT_CORRESPONDENCE})")
-        dirnames[:] = sorted(d for d in dirnames if d not in maildirs and not d.startswith(".")
-                             and _plain_name(d).lower() not in skip)
+        dirnames[:] = sorted(d for d in folders if not is_skipped(d, skip))
         for name in sorted(filenames):
             file = here / name
             if name.startswith(".") or file in excluded:
@@ -279,7 +285,7 @@ def iter_source(path: Path, *, skip_folders: Iterable[str] = (), known: Callable
             if any(fnmatch.fnmatch(name.lower(), p) for p in ignored):
                 sidecars += 1
                 continue
-            if "." not in name and name.lower() in skip:      # Thunderbird's Trash, Drafts, Junk mbox files
+            if "." not in name and is_skipped(name, skip):      # Thunderbird's Trash, Drafts, Junk mbox files
                 on_skip(f"{file}: folder {name} ({NOT_CORRESPONDENCE})")
                 continue
             yield from _file_messages(file, skip, on_skip)

@@ -35,6 +35,8 @@ LABEL_NAMES = {"focus": {"other": "about them", "self": "about us", "neutral": "
 
 def label_name(axis: str, label: str) -> str:
     return LABEL_NAMES.get(axis, {}).get(label, label)
+
+
 ADVICE = {
     "mass": "ask personally: write to one person, by name, about their own context",
     "self": "make it about them: say what they gain, not what we need",

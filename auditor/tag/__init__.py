@@ -59,7 +59,6 @@ MAILS_VERSION = 2       # bump when what build_mails, mail_rows or thread_mails 
 class TagResult:
     skipped: bool
     identity: Identity
-    inferred_identity: bool = False
     # "given" (said on this run, kept), "kept" (from the database), "replaced" (said on this run, differs from
     # what was kept: that is in replaced_identity) or "inferred" (from the Sent folders)
     identity_source: str = "given"
@@ -67,6 +66,10 @@ class TagResult:
     asks: int = 0
     rows: int = 0
     ruleset_digest: str = ""
+
+    @property
+    def inferred_identity(self) -> bool:
+        return self.identity_source == "inferred"
 
 
 def ruleset_digest(rules: dict) -> str:
@@ -244,7 +247,7 @@ def tag_frames(messages: pl.LazyFrame, identity: Identity, rules: dict, ruleset:
 
 def run_tag(store: Store, settings: Settings, run_id: int, *, force: bool = False) -> TagResult:
     identity, source, replaced = resolve_identity(store, settings, run_id)
-    said = dict(inferred_identity=source == "inferred", identity_source=source, replaced_identity=replaced)
+    said = dict(identity_source=source, replaced_identity=replaced)
     ensure_bodies(store, identity, settings.rules["match"]["free_mail_domains"])
     ruleset = ruleset_digest(settings.rules)
     n, last_run, deferred = store.query("messages_fingerprint").row(0)

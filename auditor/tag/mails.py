@@ -30,7 +30,8 @@ def build_mails(messages: pl.LazyFrame, identity: Identity, rules: dict) -> pl.L
     )
     external = pl.col("recipients").list.eval(~is_me(pl.element().struct.field("addr"), identity)).list.any()
     # The team's own mail server bounces from its own domain (MAILER-DAEMON@brightpath.org): a robot, not the team.
-    from_me = is_me(pl.col("from_addr"), identity) & ~any_match("from_addr", match["bounce_senders"])
+    bounce_sender = any_match("from_addr", match["bounce_senders"])
+    from_me = is_me(pl.col("from_addr"), identity) & ~bounce_sender
     # A human answer posted through a mailing list carries List-Id and Precedence: list too, so those two
     # mark a robot only on mail that is not list traffic.
     list_traffic = pl.col("h_list_id").is_not_null()
@@ -48,7 +49,7 @@ def build_mails(messages: pl.LazyFrame, identity: Identity, rules: dict) -> pl.L
     bounce = (
         (pl.col("content_type") == "multipart/report")
         | (pl.col("dsn_recipients").list.len() > 0)
-        | any_match("from_addr", match["bounce_senders"])
+        | bounce_sender
     )
     bulk = pl.col("h_list_unsubscribe").is_not_null() | list_traffic
     reused_rank = pl.col("mail_key").rank("ordinal").over("message_id", order_by=["sent_at", "mail_key"])
