@@ -386,6 +386,92 @@ def demo(out_dir, as_of, traceback):
 
 
 @cli.command()
+@click.argument("draft", required=False, metavar="DRAFT")
+@click.option("--to", "to", multiple=True, envvar="AUDITOR_CHECK_TO", metavar="ADDRESS",
+              help="A recipient; repeatable [env AUDITOR_CHECK_TO, space-separated; default: the draft's To/Cc/Bcc].")
+@click.option("--subject", envvar="AUDITOR_CHECK_SUBJECT", help="The subject, when the draft has none or to change it.")
+@click.option("--drafts", "from_drafts", is_flag=True, envvar="AUDITOR_CHECK_DRAFTS",
+              help="List the IMAP account's Drafts folder (read-only); with DRAFT (a number or words of the "
+                   "subject), check that one.")
+@click.option("--json", "as_json", is_flag=True, envvar="AUDITOR_CHECK_JSON", help="Print the check as JSON.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), envvar="AUDITOR_CHECK_HTML", metavar="FILE",
+              help="Also write the check as one self-contained HTML page.")
+@click.option("--show-recipients", is_flag=True, envvar="AUDITOR_SHOW_RECIPIENTS",
+              help="Name recipients in the HTML page instead of pseudonyms.")
+@click.option("--calibration", is_flag=True, envvar="AUDITOR_CHECK_CALIBRATION",
+              help="Instead of a draft: fit on the asks before a cut date, predict those after, print how well.")
+@click.option("--cut", envvar="AUDITOR_CHECK_CUT", metavar="DATE",
+              help="The --calibration cut [default: after the first 70% of sends].")
+@account_options
+@common_options
+def check(draft, to, subject, from_drafts, as_json, html_path, show_recipients, calibration, cut, account_names,
+          spelled, settings):
+    """Score a draft before you send it, against your own history of asks and answers: sentences about us
+    (yellow) or about them (green), mass or personal, warm or cold per recipient, the craft checks, and the
+    chance of an answer with what would change it most. DRAFT is a .eml or text file, or - for standard input.
+    Nothing is sent anywhere and the draft is not stored.
+
+    \b
+    Examples:
+      auditor check draft.txt --to ana@example.org --subject "A small favour"
+      pbpaste | auditor check - --to ana@example.org
+      auditor check --drafts                    # list the Drafts folder; then: auditor check --drafts 2
+      auditor check --calibration               # how well the predictions held on your later asks"""
+    import json
+    import os
+
+    from . import check as checking
+    from .config import parse_as_of
+
+    announce(settings)
+    if calibration:
+        with pipeline.command_run(settings, "check", ["calibration"]) as (store, run_id):
+            pipeline.up_to_match(store, run_id, settings)
+            result = checking.calibration(store, settings, parse_as_of(cut) if cut else None)
+        click.echo(json.dumps(result, indent=2) if as_json else "\n".join(checking.render_calibration(result)))
+        return
+    if from_drafts:
+        from . import drafts as imap_drafts
+
+        accounts = resolve_accounts(settings, account_names, spelled, required=True)
+        found = imap_drafts.list_drafts(accounts[0])
+        if not draft:
+            for d in found:
+                click.echo(imap_drafts.describe(d))
+            if not found:
+                note(f"{accounts[0].name}: the Drafts folder is empty")
+            return
+        chosen = imap_drafts.choose(found, draft)
+        data = imap_drafts.fetch(accounts[0], chosen)
+        sources = [f"imap:{accounts[0].name}:drafts"]
+    elif not draft:
+        raise UsageError("give the draft to check: a .eml or text file, - for standard input, or --drafts.")
+    elif draft == "-":
+        data, sources = click.get_binary_stream("stdin").read(), ["stdin"]
+    else:
+        path = Path(draft).expanduser()
+        if not path.is_file():
+            raise UsageError(f"{draft}: no such file; give a .eml or text file, or - for standard input.")
+        data, sources = path.read_bytes(), [str(path)]
+    to = tuple(a for item in to for a in item.replace(",", " ").split())
+    with pipeline.command_run(settings, "check", sources) as (store, run_id):
+        tagged, _ = pipeline.up_to_match(store, run_id, settings)
+        result = checking.check_draft(store, settings, tagged.identity, data, to=to, subject=subject)
+        if html_path:
+            from .report.check_page import write_check_page
+
+            written = write_check_page(result, Path(html_path), key=store.secret_key("pseudonyms"),
+                                       show_recipients=show_recipients)
+            note(f"check page: {written}")
+    if as_json:
+        click.echo(json.dumps(result, indent=2, default=str))
+        return
+    colour = False if os.environ.get("NO_COLOR") else None
+    for line in checking.render(result, click.style):
+        click.echo(line, color=colour)
+
+
+@cli.command()
 @click.argument("message_id")
 @common_options
 def explain(message_id, settings):

@@ -1,5 +1,5 @@
--- One row per request sequence and recipient, the input of the report's analysis (the adjusted effects and the time to answer): its send (the clusters of the regression), whether it was answered, the hours it was watched for an answer (to the answer, else to the window's close or $as_of: censored) and its labels and craft features. Bounced asks are left out. Parameters: $since, $until (NULL: open), $sender (NULL: everyone), $campaign (NULL: every campaign), $as_of.
-select message_id as send, recipient, answered, outcome = 'pending' as pending,
+-- One row per request sequence and recipient, the input of the report's analysis (the adjusted effects and the time to answer): its send (the clusters of the regression), when it was first sent, whether it was answered, the hours it was watched for an answer (to the answer, else to the window's close or $as_of: censored) and its labels and craft features. Bounced asks are left out. Parameters: $since, $until (NULL: open), $sender (NULL: everyone), $campaign (NULL: every campaign), $as_of.
+select message_id as send, recipient, first_sent_at, answered, outcome = 'pending' as pending,
        case when answered then hours_to_answer
             else greatest(0, date_diff('second', first_sent_at,
                                        least(window_closes_at, cast($as_of as timestamptz))) / 3600.0)

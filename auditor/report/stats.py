@@ -183,11 +183,23 @@ def _tangled(columns: list[np.ndarray], max_vif: float) -> list[int]:
     return sorted(dropped)
 
 
-def adjusted_effects(asks: pl.DataFrame, rules: dict) -> Effects:
-    """The logistic regression of answered on the axes, the ask kind and the craft features, over closed asks
-    (pending ones are left out: their answer may still come), clustered by send."""
+@dataclass
+class Fitted:
+    """The logistic regression behind the adjusted effects, as `check` stores and applies it: the intercept's
+    and each kept effect's coefficient (in `effects` order), their clustered covariance, and the rows' matrix."""
+
+    effects: list[Effect]
+    params: np.ndarray
+    cov: np.ndarray
+    x: np.ndarray
+    groups: list[list[int]]
+
+
+def fit_answers(closed: pl.DataFrame, rules: dict) -> tuple[Fitted | None, Effects]:
+    """The model of answered on the axes, the ask kind and the craft features over closed asks, clustered by send,
+    after every guard the report applies (too few, tangled, too many effects for the answers, no convergence).
+    Returns (the fit, or None with the reason in Effects.verdict; the Effects with the untold ones)."""
     cfg = rules["analysis"]
-    closed = asks.filter(~pl.col("pending"))
     n, answered = closed.height, int(closed["answered"].sum() or 0)
     sends = closed["send"].n_unique()
     result = Effects(asks=n, answered=answered, sends=sends)
@@ -196,7 +208,7 @@ def adjusted_effects(asks: pl.DataFrame, rules: dict) -> Effects:
         result.verdict = (f"Too few to tell: {answered:,} answered and {n - answered:,} unanswered asks in {sends:,} "
                           f"sends; separating the styles' effects needs at least {cfg['min_events']} of each and "
                           f"{cfg['min_sends']} sends.")
-        return result
+        return None, result
 
     clusters = closed["send"].cast(pl.Categorical).to_physical().to_numpy()   # one code per send
     columns, effects, untold, groups = _design(closed, clusters, int(cfg["min_level_n"]), int(cfg["min_level_sends"]))
@@ -219,10 +231,10 @@ def adjusted_effects(asks: pl.DataFrame, rules: dict) -> Effects:
         untold.append(effects.pop(drop))
         columns.pop(drop)
         groups = [[i - (i > drop) for i in g if i != drop] for g in groups]
+    result.effects = untold
     if not effects:
         result.verdict = "Too few to tell: no style varies enough in this mail to separate its effect."
-        result.effects = untold
-        return result
+        return None, result
 
     from statsmodels.discrete.discrete_model import Logit
     from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
@@ -242,13 +254,23 @@ def adjusted_effects(asks: pl.DataFrame, rules: dict) -> Effects:
             result.verdict = ("Too few to tell: the model could not be fitted to this mail (some styles were always "
                               "or never answered together), so no adjusted effect is shown.")
             result.effects = effects + untold
-            return result
+            return None, result
+    return Fitted(effects, params, cov, x, groups), result
+
+
+def adjusted_effects(asks: pl.DataFrame, rules: dict) -> Effects:
+    """The logistic regression of answered on the axes, the ask kind and the craft features, over closed asks
+    (pending ones are left out: their answer may still come), clustered by send."""
+    fitted, result = fit_answers(asks.filter(~pl.col("pending")), rules)
+    if fitted is None:
+        return result
+    params, cov, x, untold = fitted.params, fitted.cov, fitted.x, result.effects
 
     def predicted(matrix: np.ndarray) -> float:
         return float(np.mean(1.0 / (1.0 + np.exp(-(matrix @ params)))))
 
-    max_width = float(cfg["max_interval_ratio"])
-    for i, effect in enumerate(effects):
+    max_width = float(rules["analysis"]["max_interval_ratio"])
+    for i, effect in enumerate(fitted.effects):
         j = i + 1
         se = math.sqrt(max(cov[j, j], 0.0))
         low, high = math.exp(params[j] - Z95 * se), math.exp(params[j] + Z95 * se)
@@ -257,7 +279,7 @@ def adjusted_effects(asks: pl.DataFrame, rules: dict) -> Effects:
                                f"{high:.2f}x the odds of {effect.reference}, too wide to say anything.")
             untold.append(effect)
             continue
-        group = next(g for g in groups if i in g)
+        group = next(g for g in fitted.groups if i in g)
         as_level, as_reference = x.copy(), x.copy()
         as_level[:, [k + 1 for k in group]] = 0.0
         as_reference[:, [k + 1 for k in group]] = 0.0
@@ -265,7 +287,7 @@ def adjusted_effects(asks: pl.DataFrame, rules: dict) -> Effects:
         effect.odds_ratio, effect.low, effect.high = math.exp(params[j]), low, high
         effect.rate, effect.reference_rate = predicted(as_level), predicted(as_reference)
         effect.sentence = _sentence(effect, ADJUSTED_FOR.get(effect.factor, CRAFT_ADJUSTED_FOR))
-    result.effects = [e for e in effects if e.told] + untold
+    result.effects = [e for e in fitted.effects if e.told] + untold
     return result
 
 
