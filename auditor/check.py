@@ -314,7 +314,8 @@ def prediction(model: dict, row: dict, warmths: list[str], rules: dict) -> dict:
         for level in model["levels"].get(axis, []):
             if level != current:
                 words = LEVEL_WORDS[axis]
-                changes.append((f"{words.get(level, level)} instead of {words.get(current, current)}",
+                hint = " (write with them before you ask)" if axis == "warmth" and level != "cold" else ""
+                changes.append((f"{words.get(level, level)} instead of {words.get(current, current)}{hint}",
                                 predict(model, {**base_row, axis: level})["p"]))
     for flag, (_, phrase) in FLAG_WORDS.items():
         if not _row_value(base_row, flag) and any(factor == flag for factor, _ in model["terms"]):
@@ -504,8 +505,11 @@ def render(result: dict, style: Callable[..., str] = lambda text, **_: text) -> 
                + (f": \"{ask['sentence']}\"" if ask["sentence"] else ""))
     craft = result["craft"]
     for f in craft["flags"]:
-        yours = (f"your asks with it {_pct(f['with']['p'])} answered (n={f['with']['n']:,}), "
-                 f"without {_pct(f['without']['p'])} (n={f['without']['n']:,})")
+        if f["with"]["n"] and f["without"]["n"]:
+            yours = (f"your asks with it {_pct(f['with']['p'])} answered (n={f['with']['n']:,}), "
+                     f"without {_pct(f['without']['p'])} (n={f['without']['n']:,})")
+        else:
+            yours = f"{'all' if f['with']['n'] else 'none'} of your past asks had it"
         out.append(f"  {'yes' if f['draft'] else 'no ':3} {f['name']}: {yours}")
     for m in craft["measures"]:
         value = "–" if m["draft"] is None else f"{m['draft']:g}"
@@ -515,17 +519,21 @@ def render(result: dict, style: Callable[..., str] = lambda text, **_: text) -> 
         out.append(f"  {m['name']}: {value} ({mine}; {craft['source']}: {lo:g} to below {hi:g} answered most)")
     pred = result["prediction"]
     base = pred["base_rate"]
-    out.append(style("Chance of an answer: ", bold=True) + (
-        "" if pred["shown"] else pred["reason"]))
+    single = pred["shown"] and len(pred["by_warmth"]) == 1
+    head = pred["reason"] if not pred["shown"] else ""
+    if single:
+        w = pred["by_warmth"][0]
+        head = style(_pct(w["p"]), bold=True) + f" (95% interval {_pct(w['low'])}–{_pct(w['high'])})"
+    out.append(style("Chance of an answer: ", bold=True) + head)
     if base["p"] is not None:
         base_line = (f"  your base rate: {_pct(base['p'])} ({_pct(base['low'])}–{_pct(base['high'])}) of "
                      f"{pred['closed']:,} closed ask sequences")
     else:
         base_line = "  your base rate: no closed ask sequence yet"
     if pred["shown"]:
-        for w in pred["by_warmth"]:
-            who = "" if len(pred["by_warmth"]) == 1 else f" for the {w['recipients']:,} {w['warmth']}"
-            out.append(f"  {style(_pct(w['p']), bold=True)} (95% interval {_pct(w['low'])}–{_pct(w['high'])}){who}")
+        for w in pred["by_warmth"] if not single else []:
+            out.append(f"  {style(_pct(w['p']), bold=True)} (95% interval {_pct(w['low'])}–{_pct(w['high'])}) for "
+                       f"the {w['recipients']:,} {w['warmth']}")
         out.append(base_line)
         for s in pred["style"]:
             out.append(f"  your past {s['style']} asks: {s['answered']:,} of {s['n']:,} answered")

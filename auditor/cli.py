@@ -434,6 +434,9 @@ def check(draft, to, subject, from_drafts, as_json, html_path, show_recipients, 
         from . import drafts as imap_drafts
 
         accounts = resolve_accounts(settings, account_names, spelled, required=True)
+        if len(accounts) > 1:
+            raise UsageError(f"{len(accounts)} accounts are configured: say whose Drafts folder to read with "
+                             "--account NAME.")
         found = imap_drafts.list_drafts(accounts[0])
         if not draft:
             for d in found:
@@ -447,7 +450,7 @@ def check(draft, to, subject, from_drafts, as_json, html_path, show_recipients, 
     elif not draft:
         raise UsageError("give the draft to check: a .eml or text file, - for standard input, or --drafts.")
     elif draft == "-":
-        data, sources = click.get_binary_stream("stdin").read(), ["stdin"]
+        data, sources = sys.stdin.buffer.read(), ["stdin"]
     else:
         path = Path(draft).expanduser()
         if not path.is_file():

@@ -1,0 +1,238 @@
+"""`auditor check`: a draft scored against the mailbox's own history, on the sample mailbox's database (its
+generator draws who answers from style-dependent odds) and on the small fixture mailbox."""
+import json
+import shutil
+from datetime import timezone
+
+import click
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from auditor import check
+from auditor.cli import main
+
+AS_OF = "2026-11-01"
+DRAFT = """Hi Dana,
+
+I read your piece on summer reading loss in rural districts, and your numbers on library hours stayed with me.
+
+We are starting a pilot at two branch libraries this spring, and we need a partner who knows the ground.
+Would you be open to a 20-minute call next week to tell us where you think it could go wrong?
+If the timing is bad, no worries at all.
+
+Thanks,
+Maya
+"""
+ABOUT_US = """Hello,
+
+We are the region's leading literacy charity and we have grown every year since 2015.
+Our programs are award-winning and our team is proud of what we have built.
+We need $5,000 by Friday to close our budget gap.
+Will you donate $50 today so we can reach our goal?
+
+Best,
+Maya
+"""
+
+
+@pytest.fixture
+def sample_db(demo, tmp_path):
+    """A copy of the demo's database (the sample mailbox audited), so a test may let `check` keep its model."""
+    out, _ = demo
+    copy = tmp_path / "sample.duckdb"
+    shutil.copy(out / "demo.duckdb", copy)
+    return copy
+
+
+def run(args, *, input=None, env=None, color=False):
+    """The CLI as the entry point runs it (errors mapped to exit codes and one sentence): (exit code, output)."""
+    code = {}
+
+    @click.command()
+    def entry():
+        code["rc"] = main(list(args))
+
+    result = CliRunner().invoke(entry, [], input=input, env=env, color=color, catch_exceptions=False)
+    return code["rc"], result.output
+
+
+def checked(db, text: str, *to: str, as_of: str = AS_OF, extra=()) -> dict:
+    code, out = run(["check", "-", *[a for t in to for a in ("--to", t)], "--json", "--db", str(db), "--as-of", as_of,
+                     *extra], input=text.encode())
+    assert code == 0, out
+    return json.loads(out[out.index("{"):])
+
+
+def one(db, sql: str, params=None):
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql, params).fetchall()
+
+
+def test_a_draft_gets_the_report_s_colours_labels_and_a_chance_with_its_interval(sample_db):
+    (person,) = one(sample_db, "select recipient from tags where warmth = 'warm' order by recipient limit 1")[0]
+    result = checked(sample_db, DRAFT, person)
+    colours = {s["text"]: s["colour"] for s in result["sentences"]}
+    assert colours["Hi Dana,"] == "neutral"
+    assert colours["We are starting a pilot at two branch libraries this spring, and we need a partner who knows the ground."] == "self"
+    assert result["focus"]["rewrite_first"][0].startswith("We are starting a pilot")
+    assert [s["is_ask"] for s in result["sentences"]].count(True) == 1
+    assert result["ask"]["kind"] == "meeting" and result["ask"]["size"]
+    assert result["audience"]["label"] == "personal"
+    # The base rate is the closed request sequences' own, counted here independently of the model.
+    closed, answered = one(sample_db, "select count(*), count(*) filter (answered) from ask_outcomes where is_request "
+                                      "and outcome in ('human', 'auto', 'none') and first_sent_at <= $a",
+                           {"a": AS_OF})[0]
+    prediction = result["prediction"]
+    assert prediction["closed"] == closed and prediction["base_rate"]["p"] == pytest.approx(answered / closed)
+    assert prediction["shown"], prediction["reason"]
+    (chance,) = prediction["by_warmth"]
+    assert chance["warmth"] == "warm" and 0 < chance["low"] < chance["p"] < chance["high"] < 1
+
+
+def test_a_recipient_s_warmth_is_the_tag_stage_s_at_the_same_moment(sample_db):
+    """Checked at the very moment a stored ask went out, each recipient's warmth is what the tag stage gave it."""
+    rows = one(sample_db, "select recipient, sent_at, warmth from tags where ask_kind <> 'none' "
+                          "order by hash(message_id || recipient) limit 12")
+    assert {w for _, _, w in rows} >= {"warm", "cold"}
+    for recipient, sent_at, warmth in rows:
+        result = checked(sample_db, DRAFT, recipient, as_of=sent_at.astimezone(timezone.utc).isoformat())
+        assert result["recipients"][0]["warmth"] == warmth, recipient
+
+
+def test_a_copy_of_a_sent_template_is_mass_and_named_with_its_campaign(sample_db):
+    template, campaign, recipients, text = one(sample_db, """
+        select t.template_id, any_value(t.campaign), max(p.template_recipients), arg_min(mm.clean, p.personalization)
+        from tags t join templates p using (message_id) join asks a using (message_id)
+        join message_measures mm using (raw_sha256)
+        where t.template_id is not null group by t.template_id order by max(p.template_recipients) desc limit 1""")[0]
+    result = checked(sample_db, text, "someone.new@example.net")
+    audience = result["audience"]
+    assert audience["label"] == "mass"
+    assert audience["template"]["campaign"] == campaign and audience["template"]["recipients"] == recipients
+    assert audience["template"]["similarity"] >= 0.9
+    assert f"the same as '{campaign}', sent to {recipients:,} people" in audience["reasons"][0]
+    # A new text is close to nothing sent before.
+    fresh = checked(sample_db, DRAFT, "someone.new@example.net")["audience"]
+    assert fresh["label"] == "personal" and (fresh["template"] is None or fresh["template"]["similarity"] < 0.7)
+
+
+def test_what_would_change_it_most_is_the_stored_model_s_own_prediction(sample_db):
+    (person,) = one(sample_db, "select recipient from tags where warmth = 'cold' order by recipient limit 1")[0]
+    result = checked(sample_db, ABOUT_US, person)
+    assert result["focus"]["label"] == "self"
+    changes = result["prediction"]["what_if"]
+    assert changes, result["prediction"]
+    assert all(c["to"] > c["from"] for c in changes)
+    assert [c["to"] for c in changes] == sorted((c["to"] for c in changes), reverse=True)
+    model = json.loads(one(sample_db, "select model from answer_model")[0][0])
+    about_them = [c for c in changes if c["change"] == "about them instead of about us"]
+    assert about_them
+    row = {"audience": result["audience"]["label"], "focus": "other", "warmth": "cold", "ask_kind": result["ask"]["kind"]}
+    row |= {f["check"]: f["draft"] for f in result["craft"]["flags"]}
+    assert about_them[0]["to"] == pytest.approx(check.predict(model, row)["p"])
+
+
+def test_the_model_is_kept_and_refit_only_when_its_inputs_change(sample_db):
+    checked(sample_db, DRAFT, "a@example.net")
+    first = one(sample_db, "select fingerprint, fitted_at from answer_model")
+    checked(sample_db, DRAFT, "b@example.net")
+    assert one(sample_db, "select fingerprint, fitted_at from answer_model") == first
+    checked(sample_db, DRAFT, "b@example.net", as_of="2026-11-02")
+    assert one(sample_db, "select fingerprint from answer_model")[0][0] != first[0][0]
+    assert len(one(sample_db, "select * from answer_model")) == 1
+
+
+def test_the_draft_is_never_stored(sample_db):
+    before = one(sample_db, "select count(*), (select count(*) from tags), (select count(*) from quarantine) from messages")
+    checked(sample_db, DRAFT, "a@example.net")
+    assert one(sample_db, "select count(*), (select count(*) from tags), (select count(*) from quarantine) from messages") == before
+    assert one(sample_db, "select count(*) from messages where message_id = $m", {"m": check.DRAFT_ID})[0][0] == 0
+
+
+def test_an_eml_a_text_file_and_standard_input_read_alike(sample_db, tmp_path):
+    text = tmp_path / "draft.txt"
+    text.write_text(DRAFT)
+    eml = tmp_path / "draft.eml"
+    eml.write_text("From: maya@riverbend-literacy.org\nTo: Dana Ruiz <dana@example.net>\nSubject: Reading pilot\n"
+                   "Content-Type: text/plain; charset=utf-8\n\n" + DRAFT)
+    results = []
+    for args, given in ((["check", str(text), "--to", "dana@example.net", "--subject", "Reading pilot"], None),
+                        (["check", str(eml)], None),
+                        (["check", "-", "--to", "dana@example.net", "--subject", "Reading pilot"], DRAFT.encode())):
+        code, out = run([*args, "--json", "--db", str(sample_db), "--as-of", AS_OF], input=given)
+        assert code == 0, out
+        results.append(json.loads(out[out.index("{"):]))
+    for r in results:
+        assert r["draft"]["recipients"] == ["dana@example.net"] and r["draft"]["subject"] == "Reading pilot"
+        assert r["sentences"] == results[0]["sentences"]
+
+
+def test_colour_in_a_terminal_none_when_piped_or_no_color(sample_db):
+    args = ["check", "-", "--to", "dana@example.net", "--db", str(sample_db), "--as-of", AS_OF]
+    _, coloured = run(args, input=DRAFT.encode(), color=True)
+    assert "\x1b[" in coloured and "About them or about us:" in coloured
+    _, piped = run(args, input=DRAFT.encode())
+    _, no_color = run(args, input=DRAFT.encode(), color=True, env={"NO_COLOR": "1"})
+    for out in (piped, no_color):
+        assert "\x1b[" not in out and "About them or about us:" in out
+        assert "rewrite first: We are starting a pilot" in out
+
+
+def test_a_small_mailbox_says_too_few_and_shows_no_number(ingested, settings):
+    store, run_id, _ = ingested
+    from auditor import pipeline
+
+    pipeline.up_to_match(store, run_id, settings)
+    closed = store.scalar("select count(*) from ask_outcomes where is_request and outcome in ('human', 'auto', 'none')")
+    assert 0 < closed < 100
+    result = check.check_draft(store, settings, settings.identity, DRAFT.encode(), to=("dana@example.net",))
+    prediction = result["prediction"]
+    assert not prediction["shown"] and not prediction["by_warmth"] and not prediction["what_if"]
+    assert prediction["reason"] == (f"Too few to predict: {closed} closed ask sequences in this mailbox; a chance "
+                                    "worth reading needs about 100.")
+    text = "\n".join(check.render(result))
+    assert "Too few to predict" in text and "95% interval" not in text
+
+
+def test_calibration_on_the_sample_beats_the_base_rate_with_a_sound_slope(sample_db):
+    code, out = run(["check", "--calibration", "--json", "--db", str(sample_db), "--as-of", AS_OF])
+    assert code == 0, out
+    result = json.loads(out[out.index("{"):])
+    assert result["train"] >= 100 and result["test"] >= 100
+    assert result["brier"] < result["brier_base"]
+    assert 0.7 <= result["slope"] <= 1.3
+    assert sum(r["n"] for r in result["table"]) == result["test"] and len(result["table"]) == 10
+    predicted = [r["predicted"] for r in result["table"]]
+    assert predicted == sorted(predicted)
+    # In words too, with a cut the user names.
+    code, out = run(["check", "--calibration", "--cut", "2026-07-01", "--db", str(sample_db), "--as-of", AS_OF])
+    assert code == 0 and "sent before 2026-07-01" in out and "Brier score" in out
+
+
+def test_calibration_of_a_small_mailbox_says_too_few(ingested, settings):
+    store, run_id, _ = ingested
+    from auditor import pipeline
+
+    pipeline.up_to_match(store, run_id, settings)
+    result = check.calibration(store, settings)
+    assert "brier" not in result and result["reason"].startswith("Too few")
+
+
+@pytest.mark.parametrize("args, given, says", [
+    (["check", "-"], DRAFT.encode(), "the draft has no recipient: give one with --to ADDRESS (repeatable)."),
+    (["check", "nowhere.eml"], None, "nowhere.eml: no such file; give a .eml or text file, or - for standard input."),
+    (["check"], None, "give the draft to check: a .eml or text file, - for standard input, or --drafts."),
+    (["check", "-", "--to", "maya@riverbend-literacy.org"], DRAFT.encode(),
+     "every recipient of the draft is on your own team"),
+])
+def test_bad_input_is_one_sentence(sample_db, args, given, says):
+    code, out = run([*args, "--db", str(sample_db), "--as-of", AS_OF], input=given)
+    assert code == 2 and says in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize("data", [b"\xff\xfe\x00garbage\x00" * 50, b"", b"Subject: =?utf-8?B?////?=\n\n\x80\x81",
+                                  ("<script>alert(1)</script> " * 200).encode()])
+def test_hostile_drafts_never_crash(sample_db, data):
+    code, out = run(["check", "-", "--to", "dana@example.net", "--db", str(sample_db), "--as-of", AS_OF], input=data)
+    assert code in (0, 2) and "Traceback" not in out and "unexpected" not in out
