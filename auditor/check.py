@@ -35,6 +35,7 @@ from .tag.sentence_model import why
 from .tag.warmth import tag_warmth
 
 DRAFT_ID = "<draft@auditor.invalid>"
+HISTORY_VERSION = 1     # bump when what stored_history keeps changes: a kept one of another version is made again
 HEADER_NAMES = {"from", "to", "cc", "bcc", "subject", "date", "message-id", "in-reply-to", "references",
                 "mime-version", "content-type", "reply-to"}
 AXES = ("audience", "focus", "warmth")
@@ -80,7 +81,7 @@ def draft_message(data: bytes, identity: Identity, as_of: datetime, *, to: tuple
         message["To"] = ", ".join(to)
     if subject is not None:
         del message["Subject"]
-        message["Subject"] = subject
+        message["Subject"] = " ".join(subject.split())     # a line break in a header would end it
     sender = [a.lower() for _, a in getaddresses([str(message.get("From", ""))]) if "@" in a]
     if not sender or not any(a in identity.addresses or a.split("@")[1] in identity.domains for a in sender):
         del message["From"]
@@ -244,23 +245,26 @@ def fit_model(asks: pl.DataFrame, rules: dict) -> dict:
 
 
 def model_fingerprint(store: Store, settings: Settings) -> str:
-    return digest([store.stage_fingerprint("tag"), store.stage_fingerprint("match"), settings.rules["analysis"],
-                   settings.as_of.date().isoformat()])
+    return digest([HISTORY_VERSION, store.stage_fingerprint("tag"), store.stage_fingerprint("match"),
+                   settings.rules["analysis"], settings.as_of.date().isoformat()])
 
 
-def stored_model(store: Store, settings: Settings) -> dict:
-    """The fitted model, refit only when the tags, outcomes, rules or day changed since it was kept."""
+def stored_history(store: Store, settings: Settings) -> dict:
+    """What a check needs of the user's history that does not depend on the draft: the fitted model ("model") and
+    the craft checks' rates and medians ("craft"). Kept in `answer_model` and made again only when the tags,
+    outcomes, rules or day changed: at 100k messages making it takes seconds, reading it milliseconds."""
     fingerprint = model_fingerprint(store, settings)
     kept = store.run("SELECT fingerprint, model FROM answer_model")
     if kept and kept[0][0] == fingerprint:
         return json.loads(kept[0][1])
     asks = store.query("analysis_asks", since=None, until=None, sender=None, campaign=None, as_of=settings.as_of)
-    model = fit_model(asks, settings.rules)
+    history = {"model": fit_model(asks, settings.rules),
+               "craft": craft_history(asks, store.query("check_measures", as_of=settings.as_of))}
     with store.transaction():
         store.run("DELETE FROM answer_model")
         store.run("INSERT INTO answer_model VALUES ($f, $at, $m)",
-                  {"f": fingerprint, "at": now(), "m": json.dumps(model)})
-    return model
+                  {"f": fingerprint, "at": now(), "m": json.dumps(history)})
+    return history
 
 
 def wilson(k: int, n: int) -> dict:
@@ -332,30 +336,35 @@ def _median(values: pl.Series) -> float | None:
     return float(values.median()) if values.len() else None
 
 
-def craft_checks(store: Store, tag: dict, asks: pl.DataFrame, as_of: datetime) -> dict:
-    """The craft checks the report names, for the draft, beside the user's own asks (answer rates with and
-    without each; the measures of answered and unanswered asks) and the published figures the report cites."""
+def craft_history(asks: pl.DataFrame, past: pl.DataFrame) -> dict:
+    """What the user's own asks say about each craft check: answer rates of closed asks with and without it
+    (rows of analysis_asks), and the medians of each measure among answered and unanswered asks (check_measures)."""
     closed = asks.filter(~pl.col("pending"))
-    flags = []
-    for flag, (name, _) in FLAG_WORDS.items():
-        has = _row_value(tag, flag)
-        column = closed[flag].fill_null(False) if flag in closed.columns else pl.Series([], dtype=pl.Boolean)
+    rates = {}
+    for flag in FLAG_WORDS:
+        column = closed[flag].fill_null(False)
         with_it, without = closed.filter(column), closed.filter(~column)
-        flags.append({"check": flag, "name": name, "draft": bool(has),
-                      "with": wilson(int(with_it["answered"].sum() or 0), with_it.height) | {"n": with_it.height},
-                      "without": wilson(int(without["answered"].sum() or 0), without.height) | {"n": without.height}})
-    past = store.query("check_measures", as_of=as_of)
+        rates[flag] = {"with": wilson(int(with_it["answered"].sum() or 0), with_it.height) | {"n": with_it.height},
+                       "without": wilson(int(without["answered"].sum() or 0), without.height) | {"n": without.height}}
+    medians = {m: {"answered_median": _median(past.filter(pl.col("answered"))[m]) if past.height else None,
+                   "unanswered_median": _median(past.filter(~pl.col("answered"))[m]) if past.height else None}
+               for m in PRIOR_MEASURES}
+    return {"flags": rates, "measures": medians}
+
+
+def craft_checks(history: dict, tag: dict) -> dict:
+    """The craft checks the report names, for the draft, beside the user's own asks (craft_history) and the
+    published figures the report cites."""
+    flags = [{"check": flag, "name": name, "draft": bool(_row_value(tag, flag)), **history["flags"][flag]}
+             for flag, (name, _) in FLAG_WORDS.items()]
     priors = _priors()
     measures = []
     for m in PRIOR_MEASURES:
         value = tag.get(m)
         low, high = priors[m]["range"]
-        measures.append({
-            "measure": m, "name": MEASURE_WORDS[m], "draft": None if value is None else round(float(value), 1),
-            "answered_median": _median(past.filter(pl.col("answered"))[m]) if past.height else None,
-            "unanswered_median": _median(past.filter(~pl.col("answered"))[m]) if past.height else None,
-            "published": [low, high], "in_published": value is not None and low <= value < high,
-            "finding": priors[m]["finding"]})
+        measures.append({"measure": m, "name": MEASURE_WORDS[m], "draft": None if value is None else round(float(value), 1),
+                         **history["measures"][m], "published": [low, high],
+                         "in_published": value is not None and low <= value < high, "finding": priors[m]["finding"]})
     return {"flags": flags, "measures": measures, "source": priors["source"]["name"]}
 
 
@@ -380,8 +389,8 @@ def check_draft(store: Store, settings: Settings, identity: Identity, data: byte
             for (t, c, p, a), w in zip(sentences.select("text", "colour", "confidence", "is_ask").iter_rows(), reasons)]
     yellow = sorted((r for r in rows if r["colour"] == "self"), key=lambda r: (not r["is_ask"], -(r["confidence"] or 0)))
     row = {**tag, "audience": audience["label"]}
-    model = stored_model(store, settings)
-    asks = store.query("analysis_asks", since=None, until=None, sender=None, campaign=None, as_of=as_of)
+    kept = stored_history(store, settings)
+    model = kept["model"]
     is_request = tag["ask_kind"] != "none"
     predicted = prediction(model, row, [h["warmth"] for h in history], rules) if is_request else {
         "shown": False, "reason": "No prediction: no request found in the draft (the model scores asks).",
@@ -397,7 +406,7 @@ def check_draft(store: Store, settings: Settings, identity: Identity, data: byte
         "audience": audience,
         "recipients": history,
         "ask": {"kind": tag["ask_kind"], "size": tag["ask_size"], "sentence": tag["ask_sentence"]},
-        "craft": craft_checks(store, tag, asks, as_of),
+        "craft": craft_checks(kept["craft"], tag),
         "prediction": predicted,
     }
 
@@ -477,7 +486,7 @@ def render(result: dict, style: Callable[..., str] = lambda text, **_: text) -> 
     share = focus["other_share"]
     verdict = ("on target" if share is not None and share >= focus["target"] else "below the essays' goal")
     out.append(style("About them or about us: ", bold=True) + LEVEL_WORDS["focus"].get(focus["label"], focus["label"])
-               + (f", {_pct(share)} of the sentences about them against the essays' {_pct(focus['target'])} "
+               + (f", {_pct(share)} about them of the sentences about either side, against the essays' {_pct(focus['target'])} "
                   f"({verdict})" if share is not None else ""))
     for i, text in enumerate(focus["rewrite_first"], 1):
         out.append(f"  rewrite {'first' if i == 1 else 'next'}: " + style(text, **marks["self"]))

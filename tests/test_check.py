@@ -2,7 +2,7 @@
 generator draws who answers from style-dependent odds) and on the small fixture mailbox."""
 import json
 import shutil
-from datetime import timezone
+from datetime import datetime, timedelta, timezone
 
 import click
 import duckdb
@@ -125,7 +125,7 @@ def test_what_would_change_it_most_is_the_stored_model_s_own_prediction(sample_d
     assert changes, result["prediction"]
     assert all(c["to"] > c["from"] for c in changes)
     assert [c["to"] for c in changes] == sorted((c["to"] for c in changes), reverse=True)
-    model = json.loads(one(sample_db, "select model from answer_model")[0][0])
+    model = json.loads(one(sample_db, "select model from answer_model")[0][0])["model"]
     about_them = [c for c in changes if c["change"] == "about them instead of about us"]
     assert about_them
     row = {"audience": result["audience"]["label"], "focus": "other", "warmth": "cold", "ask_kind": result["ask"]["kind"]}
@@ -236,3 +236,19 @@ def test_bad_input_is_one_sentence(sample_db, args, given, says):
 def test_hostile_drafts_never_crash(sample_db, data):
     code, out = run(["check", "-", "--to", "dana@example.net", "--db", str(sample_db), "--as-of", AS_OF], input=data)
     assert code in (0, 2) and "Traceback" not in out and "unexpected" not in out
+
+
+def test_an_out_of_office_return_date_still_ahead_is_shown(sample_db):
+    person, said, back = one(sample_db, "select from_addr, sent_at, return_date from mails where automated = 'auto' "
+                                        "and return_date > cast(sent_at as date) + 2 order by sent_at limit 1")[0]
+    during = (said.astimezone(timezone.utc) + timedelta(days=1)).isoformat()
+    result = checked(sample_db, DRAFT, person, as_of=during)
+    assert result["recipients"][0]["away_until"] == back.isoformat()
+    after = datetime.combine(back + timedelta(days=1), datetime.min.time(), timezone.utc).isoformat()
+    assert checked(sample_db, DRAFT, person, as_of=after)["recipients"][0]["away_until"] is None
+
+
+def test_a_subject_with_line_breaks_is_one_line(sample_db):
+    result = checked(sample_db, DRAFT, "dana@example.net", extra=["--subject", "Reading\npilot\u2028now\r\nBcc: x@evil.example"])
+    assert result["draft"]["subject"] == "Reading pilot now Bcc: x@evil.example"
+    assert result["draft"]["recipients"] == ["dana@example.net"]

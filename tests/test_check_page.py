@@ -26,8 +26,8 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 # Every tag and attribute the template itself writes; anything else in a page came from data.
 TEMPLATE_TAGS = {"html", "head", "meta", "title", "style", "body", "main", "header", "h1", "h2", "p", "strong", "span",
                  "section", "ol", "ul", "li", "table", "thead", "tbody", "tr", "th", "td", "meter", "footer", "br"}
-TEMPLATE_ATTRIBUTES = {"id", "lang", "charset", "http-equiv", "content", "name", "class", "title", "min", "max", "value",
-                       "optimum", "low", "colspan"}
+TEMPLATE_ATTRIBUTES = {"id", "lang", "charset", "http-equiv", "content", "name", "class", "title", "min", "max",
+                       "value", "optimum", "low", "colspan"}
 YELLOW, GREEN = "rgb(255, 240, 163)", "rgb(201, 240, 207)"
 # Written for these tests: one sentence about the reader, one about us, the ask, an easy no; hostile lines between.
 DRAFT = """Hi there,
@@ -211,9 +211,12 @@ def test_the_page_says_what_the_terminal_says(checked):
     # show_recipients, so the terminal's lines (which name people) can be compared as they are.
     text = page_text(build_check_html(checked.result, key=checked.key, show_recipients=True))
     lines = [line.strip() for line in render(checked.result)]
-    wanted = [line.split(": ", 1)[1] for line in lines if line.startswith(("About them or about us: ", "Mass or personal: "))]
+    # The terminal's "Heading: ..." is a section heading on the page, followed by the same words.
+    headings = ("About them or about us: ", "Mass or personal: ", "Chance of an answer: ")
+    wanted = [line.split(": ", 1)[1] for line in lines if line.startswith(headings)]
     wanted += [line for line in lines if line.startswith(("rewrite ", "your base rate:", "your past "))]
-    wanted += [line for line in lines if "(95% interval" in line or " → " in line]
+    wanted += [line for line in lines if (" → " in line or "(95% interval" in line) and not line.startswith(headings)]
+    wanted += [line.split(": ", 1)[1] for line in lines if "of your past asks had it" in line]
     wanted += [s["why"] for s in checked.result["sentences"]]
     r = checked.result["recipients"][0]
     wanted += ["; ".join(r["reasons"]), f"asked {r['asked']} times before, answered {r['answered']}"]
@@ -294,7 +297,7 @@ def test_in_chromium_nothing_runs_nothing_loads_and_the_colours_show(checked, op
                                key=checked.key)
     for path in (checked.page, hostile):
         w = opened(path)
-        assert w.console_errors == [] and w.violations == [] and w.dialogs == []
+        assert (w.console_errors, w.violations, w.dialogs) == ([], [], []), path.name
         assert w.requests == [path.as_uri()]
         assert w.page.evaluate("window.__pwned") is None
         yellow, green = w.page.locator(".hl-self"), w.page.locator(".hl-other")
