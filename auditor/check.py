@@ -13,6 +13,7 @@ import email
 import email.policy
 import json
 import math
+import re
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
@@ -32,6 +33,7 @@ from .store import Store, now
 from .tag import tag_store
 from .tag.audience import tag_audience
 from .tag.sentence_model import why
+from .tag.text import GREETING
 from .tag.warmth import tag_warmth
 
 DRAFT_ID = "<draft@auditor.invalid>"
@@ -52,6 +54,8 @@ FLAG_WORDS = {
     "offers_first": ("something offered first", "offering something before the ask"),
     "gratitude": ("thanks", "thanking them"),
 }
+GENERIC_GREETED = {"all", "everyone", "friends", "friend", "team", "there", "folks", "colleagues", "supporters", "sir",
+                   "madam", "neighbors", "neighbours", "members", "donors"}
 MEASURE_WORDS = {"word_count": "words", "question_count": "questions", "reading_grade": "reading grade",
                  "subject_words": "subject words"}
 
@@ -185,6 +189,26 @@ def recipient_history(store: Store, people: list[str], as_of: datetime, rules: d
         })
     order = {p: i for i, p in enumerate(people)}
     return sorted(out, key=lambda r: order[r["address"]])
+
+
+def greeting_mismatch(first_sentence: str, names: dict[str, list[str]]) -> dict | None:
+    """A greeting by a first name that is none of the (single) recipient's names in the mailbox: the mail-merge
+    slip of "Hi Dana" to Nadia. Only said when the recipient's name is known and the greeting names someone."""
+    match = re.search(GREETING, first_sentence or "")
+    if not match or len(names) != 1:
+        return None
+    (person, known), = names.items()
+    greeted = match.group(1).lower()
+    words = {w.lower().strip(".,'’") for name in known for w in name.replace(",", " ").split()}
+    if not known or greeted in words or greeted in GENERIC_GREETED:
+        return None
+    return {"kind": "greeting", "greeted": match.group(1), "recipient": person, "known_as": known[0]}
+
+
+def warning_text(warning: dict, *, with_name: bool = True) -> str:
+    """A warning in words; without the recipient's name where recipients are pseudonymous (the HTML page)."""
+    known = f"goes by {warning['known_as']}" if with_name else "goes by another name"
+    return f"the greeting says '{warning['greeted']}', but {warning['recipient']} {known} in your mail"
 
 
 # --- the model ------------------------------------------------------------------------------------------------
@@ -385,6 +409,13 @@ def check_draft(store: Store, settings: Settings, identity: Identity, data: byte
     audience = draft_audience(frames, template, rules)
     sentences = frames["sentences"]
     reasons = why(sentences["text"].to_list(), sentences["colour"].to_list(), sentences["confidence"].to_list())
+    names: dict[str, list[str]] = {p: [] for p in people}
+    for person, name, _ in store.query("check_names", people=people).iter_rows():
+        names[person].append(name)
+    for r in frames["asks"]["recipients_ext"][0]:
+        if r["name"] and r["addr"] in names and r["name"] not in names[r["addr"]]:
+            names[r["addr"]].insert(0, r["name"])
+    warnings = [w for w in [greeting_mismatch(sentences["text"][0] if sentences.height else "", names)] if w]
     rows = [{"text": t, "colour": c, "confidence": None if p is None else round(float(p), 3), "is_ask": a, "why": w}
             for (t, c, p, a), w in zip(sentences.select("text", "colour", "confidence", "is_ask").iter_rows(), reasons)]
     yellow = sorted((r for r in rows if r["colour"] == "self"), key=lambda r: (not r["is_ask"], -(r["confidence"] or 0)))
@@ -405,6 +436,7 @@ def check_draft(store: Store, settings: Settings, identity: Identity, data: byte
                   "rewrite_first": [r["text"] for r in yellow[: int(rules["check"]["rewrite_first"])]]},
         "audience": audience,
         "recipients": history,
+        "warnings": warnings,
         "ask": {"kind": tag["ask_kind"], "size": tag["ask_size"], "sentence": tag["ask_sentence"]},
         "craft": craft_checks(kept["craft"], tag),
         "prediction": predicted,
@@ -483,6 +515,8 @@ def render(result: dict, style: Callable[..., str] = lambda text, **_: text) -> 
         out.append(("→ " if s["is_ask"] else "  ") + style(s["text"], **marks.get(s["colour"], {}))
                    + style(f"  [{s['why']}]", dim=True))
     out.append("")
+    for warning in result.get("warnings", []):
+        out.append(style(f"Check: {warning_text(warning)}.", bold=True, fg="red"))
     share = focus["other_share"]
     verdict = ("on target" if share is not None and share >= focus["target"] else "below the essays' goal")
     out.append(style("About them or about us: ", bold=True) + LEVEL_WORDS["focus"].get(focus["label"], focus["label"])

@@ -252,3 +252,21 @@ def test_a_subject_with_line_breaks_is_one_line(sample_db):
     result = checked(sample_db, DRAFT, "dana@example.net", extra=["--subject", "Reading\npilot\u2028now\r\nBcc: x@evil.example"])
     assert result["draft"]["subject"] == "Reading pilot now Bcc: x@evil.example"
     assert result["draft"]["recipients"] == ["dana@example.net"]
+
+
+def test_a_greeting_by_the_wrong_name_is_said(sample_db, tmp_path):
+    person, name = one(sample_db, "select from_addr, any_value(from_name) from messages m join tags t on "
+                                  "t.recipient = m.from_addr where from_name like '% %' group by 1 order by 1 limit 1")[0]
+    first = name.split()[0]
+    other = "Quentin" if first != "Quentin" else "Rosalind"
+    wrong = checked(sample_db, DRAFT.replace("Hi Dana,", f"Hi {other},"), person)
+    assert wrong["warnings"] == [{"kind": "greeting", "greeted": other, "recipient": person, "known_as": name}]
+    assert not checked(sample_db, DRAFT.replace("Hi Dana,", f"Hi {first},"), person)["warnings"]
+    assert not checked(sample_db, DRAFT.replace("Hi Dana,", "Hi all,"), person)["warnings"]
+    # The page that names no one says the greeting differs without saying the name.
+    page = tmp_path / "check.html"
+    code, out = run(["check", "-", "--to", person, "--db", str(sample_db), "--as-of", AS_OF, "--html", str(page)],
+                    input=DRAFT.replace("Hi Dana,", f"Hi {other},").encode())
+    assert code == 0, out
+    text = page.read_text()
+    assert f"the greeting says &#39;{other}&#39;" in text and name not in text and "goes by another name" in text

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from markupsafe import Markup
 
-from ..check import LEVEL_WORDS
+from ..check import LEVEL_WORDS, warning_text
 from . import pseudonym
 from .page import HIGHLIGHTS, _check_fraction, _environment, _self_check, content_security_policy, csp_hash
 
@@ -84,7 +84,7 @@ def _policy(style_hash: str) -> str:
     return "; ".join(f"{name} {sources}" for name, sources in directives.items())
 
 
-def _context(result: dict) -> dict:
+def _context(result: dict, show_recipients: bool) -> dict:
     people, audience = result["recipients"], result["audience"]
     template = audience["template"]
     rest = people[SHOWN_RECIPIENTS:]
@@ -92,6 +92,8 @@ def _context(result: dict) -> dict:
         **result,
         "title": "Draft check",
         "focus_words": LEVEL_WORDS["focus"],
+        # A recipient's name is as telling as their address: a page that names no one says only that it differs.
+        "warning_lines": [warning_text(w, with_name=show_recipients) for w in result.get("warnings", [])],
         "to_first": result["draft"]["recipients"][:SHOWN_IN_TITLE],
         "to_more": max(0, len(result["draft"]["recipients"]) - SHOWN_IN_TITLE),
         # A template the reasons already name (the draft counts as one of its copies) is not said twice.
@@ -111,7 +113,7 @@ def build_check_html(result: dict, *, key: bytes, show_recipients: bool = False)
     if not show_recipients:
         own = (result["draft"]["from"] or "").lower()
         result = redact(copy.deepcopy(result), lambda a: a if a.lower() == own else pseudonym(a, key), recipients)
-    page = _environment().get_template(TEMPLATE).render(**_context(result), csp=Markup(_policy(_STYLE_HASH)))
+    page = _environment().get_template(TEMPLATE).render(**_context(result, show_recipients), csp=Markup(_policy(_STYLE_HASH)))
     styles = _STYLE.findall(page)
     if len(styles) != 1:
         raise RuntimeError(f"the check template must emit exactly one <style> element, not {len(styles)}")
