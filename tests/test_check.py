@@ -270,3 +270,32 @@ def test_a_greeting_by_the_wrong_name_is_said(sample_db, tmp_path):
     assert code == 0, out
     text = page.read_text()
     assert f"the greeting says &#39;{other}&#39;" in text and name not in text and "goes by another name" in text
+
+
+def test_a_stored_ask_checked_again_gets_its_stored_labels(sample_db, tmp_path):
+    """The draft is labelled by the tag stage's own functions: a personal ask already sent, checked as a draft at the
+    moment it went out, gets the labels, colours and warmth the tag stage gave it."""
+    rows = one(sample_db, """
+        select t.message_id, t.recipient, t.sent_at, m.raw from tags t join messages m using (message_id)
+        where t.ask_kind <> 'none' and t.template_id is null and t.audience = 'personal'
+        order by hash(t.message_id) limit 6""")
+    assert len(rows) == 6
+    for message_id, recipient, sent_at, raw in rows:
+        stored = one(sample_db, "select focus, other_share, ask_kind, ask_size, audience, warmth, open_questions, "
+                                "opt_out, commitment_stated from tags where message_id = $m and recipient = $r",
+                     {"m": message_id, "r": recipient})[0]
+        colours = one(sample_db, "select list(colour order by idx) from tag_sentences where message_id = $m",
+                      {"m": message_id})[0][0]
+        draft = tmp_path / "sent.eml"
+        draft.write_bytes(raw)
+        code, out = run(["check", str(draft), "--to", recipient, "--json", "--db", str(sample_db), "--as-of",
+                         sent_at.astimezone(timezone.utc).isoformat()])
+        assert code == 0, out
+        result = json.loads(out[out.index("{"):])
+        flags = {f["check"]: f["draft"] for f in result["craft"]["flags"]}
+        again = (result["focus"]["label"], result["focus"]["other_share"], result["ask"]["kind"], result["ask"]["size"],
+                 result["audience"]["label"], result["recipients"][0]["warmth"], int(flags["open_question"]),
+                 flags["opt_out"], flags["commitment_stated"])
+        assert again[0] == stored[0] and again[1] == pytest.approx(stored[1]), message_id
+        assert again[2:] == (*stored[2:6], int(stored[6] > 0), *stored[7:]), message_id
+        assert [s["colour"] for s in result["sentences"]] == colours, message_id
