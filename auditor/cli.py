@@ -386,7 +386,7 @@ def demo(out_dir, as_of, traceback):
 
 
 @cli.command()
-@click.argument("draft", required=False, metavar="DRAFT")
+@click.argument("draft", required=False, metavar="[DRAFT]")
 @click.option("--to", "to", multiple=True, envvar="AUDITOR_CHECK_TO", metavar="ADDRESS",
               help="A recipient; repeatable [env AUDITOR_CHECK_TO, space-separated; default: the draft's To/Cc/Bcc].")
 @click.option("--subject", envvar="AUDITOR_CHECK_SUBJECT", help="The subject, when the draft has none or to change it.")
