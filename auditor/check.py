@@ -1,8 +1,8 @@
 """Check a draft before it is sent: its sentences coloured, mass or personal, warm, lapsed or cold per recipient,
 the craft checks, and its chance of an answer from a model fit on the user's own asks and what became of them.
 
-The draft is never written to the user's database. It is tagged in a scratch database in memory by the same tag
-stage as every stored ask, so its labels mean what the report's do, and then set beside the stored history: the
+The draft is never written to the user's database. It is parsed as an ingest parses mail and labelled by the label
+pass's own functions, so its labels mean what the report's do, and then set beside the stored history: the
 templates already sent, each recipient's mail, the earlier asks and their outcomes. The model is the report's
 adjusted model (`stats.fit_answers`), fit once and kept in `answer_model` until the tags, outcomes or rules change:
 a check is then a look-up and a dot product.
@@ -14,6 +14,7 @@ import email.policy
 import json
 import math
 import re
+import unicodedata
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
@@ -55,8 +56,6 @@ FLAG_WORDS = {
     "offers_first": ("something offered first", "offering something before the ask"),
     "gratitude": ("thanks", "thanking them"),
 }
-GENERIC_GREETED = {"all", "everyone", "friends", "friend", "team", "there", "folks", "colleagues", "supporters", "sir",
-                   "madam", "neighbors", "neighbours", "members", "donors"}
 MEASURE_WORDS = {"word_count": "words", "question_count": "questions", "reading_grade": "reading grade",
                  "subject_words": "subject words"}
 
@@ -72,9 +71,10 @@ def _is_message(data: bytes) -> bool:
 
 
 def draft_message(data: bytes, identity: Identity, as_of: datetime, *, to: tuple[str, ...] = (),
-                  subject: str | None = None) -> bytes:
+                  subject: str | None = None, sender: str | None = None) -> bytes:
     """The draft as a message from the user, dated now: an .eml keeps its headers; plain text becomes the body of
-    one. `to` replaces its To/Cc/Bcc, `subject` its subject. Raises UsageError when nobody would receive it."""
+    one. `to` replaces its To/Cc/Bcc, `subject` its subject; a draft not from the team is from `sender` (else the
+    team's first address). Raises UsageError when nobody would receive it."""
     if _is_message(data):
         message = email.message_from_bytes(data, policy=email.policy.compat32)
     else:
@@ -87,10 +87,11 @@ def draft_message(data: bytes, identity: Identity, as_of: datetime, *, to: tuple
     if subject is not None:
         del message["Subject"]
         message["Subject"] = " ".join(subject.split())     # a line break in a header would end it
-    sender = [a.lower() for _, a in getaddresses([str(message.get("From", ""))]) if "@" in a]
-    if not sender or not any(a in identity.addresses or a.split("@")[1] in identity.domains for a in sender):
+    given = [a.lower() for _, a in getaddresses([str(message.get("From", ""))]) if "@" in a]
+    if not given or not any(a in identity.addresses or a.split("@")[1] in identity.domains for a in given):
         del message["From"]
-        message["From"] = sorted(identity.addresses)[0] if identity.addresses else f"me@{sorted(identity.domains)[0]}"
+        message["From"] = sender or (sorted(identity.addresses)[0] if identity.addresses
+                                     else f"me@{sorted(identity.domains)[0]}")
     for field, value in (("Date", format_datetime(as_of)), ("Message-ID", DRAFT_ID)):
         del message[field]
         message[field] = value
@@ -201,16 +202,21 @@ def recipient_history(store: Store, people: list[str], as_of: datetime, rules: d
     return sorted(out, key=lambda r: order[r["address"]])
 
 
-def greeting_mismatch(first_sentence: str, names: dict[str, list[str]]) -> dict | None:
+def _folded(name: str) -> str:
+    """Lower case without accents: "Renée" is greeted as "Renee" too."""
+    return "".join(c for c in unicodedata.normalize("NFKD", name.lower()) if not unicodedata.combining(c))
+
+
+def greeting_mismatch(first_sentence: str, names: dict[str, list[str]], not_names: list[str]) -> dict | None:
     """A greeting by a first name that is none of the (single) recipient's names in the mailbox: the mail-merge
     slip of "Hi Dana" to Nadia. Only said when the recipient's name is known and the greeting names someone."""
     match = re.search(GREETING, first_sentence or "")
     if not match or len(names) != 1:
         return None
     (person, known), = names.items()
-    greeted = match.group(1).lower()
-    words = {w.lower().strip(".,'’") for name in known for w in name.replace(",", " ").split()}
-    if not known or greeted in words or greeted in GENERIC_GREETED:
+    greeted = _folded(match.group(1))
+    words = {_folded(w.strip(".,'’")) for name in known for w in name.replace(",", " ").split()}
+    if not known or greeted in words or greeted in not_names:
         return None
     return {"kind": "greeting", "greeted": match.group(1), "recipient": person, "known_as": known[0]}
 
@@ -408,7 +414,9 @@ def check_draft(store: Store, settings: Settings, identity: Identity, data: byte
                 subject: str | None = None) -> dict:
     """Everything `auditor check` shows about one draft, as plain data (what --json prints)."""
     rules, as_of = settings.rules, settings.as_of
-    raw = draft_message(data, identity, as_of, to=to, subject=subject)
+    usual = store.scalar("SELECT from_addr FROM mails WHERE direction = 'out' AND from_addr IS NOT NULL "
+                         "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
+    raw = draft_message(data, identity, as_of, to=to, subject=subject, sender=usual)
     frames = tag_draft(raw, identity, rules)
     tags = frames["tags"]
     tag = tags.row(0, named=True)
@@ -425,7 +433,8 @@ def check_draft(store: Store, settings: Settings, identity: Identity, data: byte
     for r in frames["asks"]["recipients_ext"][0]:
         if r["name"] and r["addr"] in names and r["name"] not in names[r["addr"]]:
             names[r["addr"]].insert(0, r["name"])
-    warnings = [w for w in [greeting_mismatch(sentences["text"][0] if sentences.height else "", names)] if w]
+    warnings = [w for w in [greeting_mismatch(sentences["text"][0] if sentences.height else "", names,
+                                                rules["check"]["greeting_not_names"])] if w]
     rows = [{"text": t, "colour": c, "confidence": None if p is None else round(float(p), 3), "is_ask": a, "why": w}
             for (t, c, p, a), w in zip(sentences.select("text", "colour", "confidence", "is_ask").iter_rows(), reasons)]
     yellow = sorted((r for r in rows if r["colour"] == "self"), key=lambda r: (not r["is_ask"], -(r["confidence"] or 0)))

@@ -299,3 +299,13 @@ def test_a_stored_ask_checked_again_gets_its_stored_labels(sample_db, tmp_path):
         assert again[0] == stored[0] and again[1] == pytest.approx(stored[1]), message_id
         assert again[2:] == (*stored[2:6], int(stored[6] > 0), *stored[7:]), message_id
         assert [s["colour"] for s in result["sentences"]] == colours, message_id
+
+
+@pytest.mark.parametrize("first, wrong", [("Hi Renee,", False), ("Dear Dr. Lavoie,", False), ("Hello Lavoie,", False),
+                                          ("Hi all,", False), ("Hi Dana,", True), ("Thanks for Tuesday.", False)])
+def test_greeting_names_are_compared_without_case_or_accents(first, wrong):
+    from auditor.config import load_rules
+
+    said = check.greeting_mismatch(first, {"r@x.org": ["Renée Lavoie"]}, load_rules()["check"]["greeting_not_names"])
+    assert (said is not None) == wrong
+    assert check.greeting_mismatch(first, {"r@x.org": []}, []) is None
