@@ -437,7 +437,8 @@ def check(draft, to, subject, from_drafts, as_json, html_path, show_recipients, 
         if len(accounts) > 1:
             raise UsageError(f"{len(accounts)} accounts are configured: say whose Drafts folder to read with "
                              "--account NAME.")
-        found = imap_drafts.list_drafts(accounts[0])
+        names = settings.rules["sources"]["drafts_folders"]
+        found = imap_drafts.list_drafts(accounts[0], names)
         if not draft:
             for d in found:
                 click.echo(imap_drafts.describe(d))
@@ -445,7 +446,7 @@ def check(draft, to, subject, from_drafts, as_json, html_path, show_recipients, 
                 note(f"{accounts[0].name}: the Drafts folder is empty")
             return
         chosen = imap_drafts.choose(found, draft)
-        data = imap_drafts.fetch(accounts[0], chosen)
+        data = imap_drafts.fetch(accounts[0], chosen, names)
         sources = [f"imap:{accounts[0].name}:drafts"]
     elif not draft:
         raise UsageError("give the draft to check: a .eml or text file, - for standard input, or --drafts.")

@@ -16,10 +16,6 @@ from .accounts import Account
 from .errors import UsageError
 from .harvest import Folder, Harvester
 
-# What mail programs call the Drafts folder where the server does not flag it \Drafts (RFC 6154): the drafts
-# entries of rules.toml's [sources] skip_folders, which leave the same folders out of a local ingest.
-DRAFT_NAMES = ("drafts", "draft", "entwürfe", "brouillons", "borradores", "rascunhos", "bozze", "concepten",
-               "utkast", "kopie robocze", "wersje robocze")
 SHOWN_RECIPIENTS = 3
 
 
@@ -34,18 +30,18 @@ class Draft:
     uidvalidity: int = 0            # with uid, names the message; a server that renumbers changes it
 
 
-def find_drafts_folder(folders: list[Folder]) -> Folder | None:
-    """The \\Drafts folder, else one named as mail programs name it; the name's last part counts, since servers
-    nest it (INBOX.Drafts, [Gmail]/Entwürfe)."""
+def find_drafts_folder(folders: list[Folder], names: list[str]) -> Folder | None:
+    """The \\Drafts folder, else one named as mail programs name it (`names`: rules.toml's [sources]
+    drafts_folders); the name's last part counts, since servers nest it (INBOX.Drafts, [Gmail]/Entwürfe)."""
     selectable = [f for f in folders if "\\noselect" not in f.flags and "\\nonexistent" not in f.flags]
     flagged = [f for f in selectable if f.special == "\\drafts"]
     if flagged:
         return flagged[0]
-    return next((f for f in selectable if re.split(r"[/.]", f.name)[-1].lower() in DRAFT_NAMES), None)
+    return next((f for f in selectable if re.split(r"[/.]", f.name)[-1].lower() in names), None)
 
 
-def _open_drafts(harvester: Harvester) -> tuple[str, int]:
-    folder = find_drafts_folder(harvester.folders())
+def _open_drafts(harvester: Harvester, names: list[str]) -> tuple[str, int]:
+    folder = find_drafts_folder(harvester.folders(), names)
     if folder is None:
         raise UsageError(f"{harvester.account.name} has no Drafts folder (none flagged \\Drafts or named Drafts): "
                          f"check the draft from a file instead (auditor check draft.eml).")
@@ -71,16 +67,14 @@ def _addresses(found) -> tuple[str, ...]:
     return tuple(f"{_text(a.mailbox)}@{_text(a.host)}".lower() for a in found or () if a.mailbox and a.host)
 
 
-def list_drafts(account: Account) -> list[Draft]:
+def list_drafts(account: Account, names: list[str]) -> list[Draft]:
     """Every draft in the account's Drafts folder, numbered 1.. newest first. One FETCH of envelopes for them all."""
     with Harvester(account) as harvester:
-        folder, uidvalidity = _open_drafts(harvester)
+        folder, uidvalidity = _open_drafts(harvester, names)
         uids = harvester.new_uids(folder, uidvalidity, 0)
         if not uids:
             return []
-        # ENVELOPE and INTERNALDATE never set \Seen, unlike a FETCH of the body without PEEK.
-        fetched = harvester._retry(lambda: harvester.client.fetch(uids, ["ENVELOPE", "INTERNALDATE"]),
-                                   folder, uidvalidity)
+        fetched = harvester.envelopes(folder, uidvalidity, uids)
     found = []
     for uid, data in fetched.items():
         envelope = data.get(b"ENVELOPE")
@@ -131,11 +125,11 @@ def choose(drafts: list[Draft], choice: str) -> Draft:
     raise UsageError(f"\"{choice}\" matches {len(matches)} drafts ({shown}): give the number of the one to check.")
 
 
-def fetch(account: Account, draft: Draft) -> bytes:
+def fetch(account: Account, draft: Draft, names: list[str]) -> bytes:
     """The draft's raw message, as the mail program saved it (BODY.PEEK[]; a large one as its header and text
     parts, as harvest fetches it)."""
     with Harvester(account) as harvester:
-        folder, uidvalidity = _open_drafts(harvester)
+        folder, uidvalidity = _open_drafts(harvester, names)
         if (folder, uidvalidity) != (draft.folder, draft.uidvalidity):
             raise UsageError("the Drafts folder changed since it was listed: run `auditor check --drafts` again.")
         large = harvester.large_uids(folder, uidvalidity, draft.uid - 1) & {draft.uid}

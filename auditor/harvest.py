@@ -278,6 +278,10 @@ class Harvester:
         uids = self._retry(lambda: self.client.search(["UID", f"{after + 1}:*"]), folder, uidvalidity)
         return sorted(u for u in uids if u > after)
 
+    def envelopes(self, folder: str, uidvalidity: int, uids: Sequence[int]) -> dict:
+        """ENVELOPE and INTERNALDATE of `uids`: a folder listed without reading a message, so no flag changes."""
+        return self._retry(lambda: self.client.fetch(uids, ["ENVELOPE", "INTERNALDATE"]), folder, uidvalidity)
+
     def large_uids(self, folder: str, uidvalidity: int, after: int) -> set[int]:
         """UIDs over the size limit, asked of the server in one SEARCH per folder: a per-batch FETCH of every
         message's size would cost a quarter of the fetch time in response parsing alone."""

@@ -228,6 +228,17 @@ def demo(tmp_path_factory):
     return out, stdout.getvalue()
 
 
+@pytest.fixture
+def demo_db(demo, tmp_path):
+    """A private copy of the demo's database, so a test may re-tag, re-match or let `check` keep its model in it."""
+    import shutil as _shutil
+
+    out, _ = demo
+    path = tmp_path / "demo.duckdb"
+    _shutil.copy(out / "demo.duckdb", path)
+    return path
+
+
 def write_eml(folder: Path, name: str, text: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name

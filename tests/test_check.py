@@ -1,7 +1,6 @@
 """`auditor check`: a draft scored against the mailbox's own history, on the sample mailbox's database (its
 generator draws who answers from style-dependent odds) and on the small fixture mailbox."""
 import json
-import shutil
 from datetime import datetime, timedelta, timezone
 
 import click
@@ -36,15 +35,6 @@ Maya
 """
 
 
-@pytest.fixture
-def sample_db(demo, tmp_path):
-    """A copy of the demo's database (the sample mailbox audited), so a test may let `check` keep its model."""
-    out, _ = demo
-    copy = tmp_path / "sample.duckdb"
-    shutil.copy(out / "demo.duckdb", copy)
-    return copy
-
-
 def run(args, *, input=None, env=None, color=False):
     """The CLI as the entry point runs it (errors mapped to exit codes and one sentence): (exit code, output)."""
     code = {}
@@ -69,9 +59,9 @@ def one(db, sql: str, params=None):
         return con.execute(sql, params).fetchall()
 
 
-def test_a_draft_gets_the_report_s_colours_labels_and_a_chance_with_its_interval(sample_db):
-    (person,) = one(sample_db, "select recipient from tags where warmth = 'warm' order by recipient limit 1")[0]
-    result = checked(sample_db, DRAFT, person)
+def test_a_draft_gets_the_report_s_colours_labels_and_a_chance_with_its_interval(demo_db):
+    (person,) = one(demo_db, "select recipient from tags where warmth = 'warm' order by recipient limit 1")[0]
+    result = checked(demo_db, DRAFT, person)
     colours = {s["text"]: s["colour"] for s in result["sentences"]}
     assert colours["Hi Dana,"] == "neutral"
     assert colours["We are starting a pilot at two branch libraries this spring, and we need a partner who knows the ground."] == "self"
@@ -80,7 +70,7 @@ def test_a_draft_gets_the_report_s_colours_labels_and_a_chance_with_its_interval
     assert result["ask"]["kind"] == "meeting" and result["ask"]["size"]
     assert result["audience"]["label"] == "personal"
     # The base rate is the closed request sequences' own, counted here independently of the model.
-    closed, answered = one(sample_db, "select count(*), count(*) filter (answered) from ask_outcomes where is_request "
+    closed, answered = one(demo_db, "select count(*), count(*) filter (answered) from ask_outcomes where is_request "
                                       "and outcome in ('human', 'auto', 'none') and first_sent_at <= $a",
                            {"a": AS_OF})[0]
     prediction = result["prediction"]
@@ -90,42 +80,42 @@ def test_a_draft_gets_the_report_s_colours_labels_and_a_chance_with_its_interval
     assert chance["warmth"] == "warm" and 0 < chance["low"] < chance["p"] < chance["high"] < 1
 
 
-def test_a_recipient_s_warmth_is_the_tag_stage_s_at_the_same_moment(sample_db):
+def test_a_recipient_s_warmth_is_the_tag_stage_s_at_the_same_moment(demo_db):
     """Checked at the very moment a stored ask went out, each recipient's warmth is what the tag stage gave it."""
-    rows = one(sample_db, "select recipient, sent_at, warmth from tags where ask_kind <> 'none' "
+    rows = one(demo_db, "select recipient, sent_at, warmth from tags where ask_kind <> 'none' "
                           "order by hash(message_id || recipient) limit 12")
     assert {w for _, _, w in rows} >= {"warm", "cold"}
     for recipient, sent_at, warmth in rows:
-        result = checked(sample_db, DRAFT, recipient, as_of=sent_at.astimezone(timezone.utc).isoformat())
+        result = checked(demo_db, DRAFT, recipient, as_of=sent_at.astimezone(timezone.utc).isoformat())
         assert result["recipients"][0]["warmth"] == warmth, recipient
 
 
-def test_a_copy_of_a_sent_template_is_mass_and_named_with_its_campaign(sample_db):
-    template, campaign, recipients, text = one(sample_db, """
+def test_a_copy_of_a_sent_template_is_mass_and_named_with_its_campaign(demo_db):
+    template, campaign, recipients, text = one(demo_db, """
         select t.template_id, any_value(t.campaign), max(p.template_recipients), arg_min(mm.clean, p.personalization)
         from tags t join templates p using (message_id) join asks a using (message_id)
         join message_measures mm using (raw_sha256)
         where t.template_id is not null group by t.template_id order by max(p.template_recipients) desc limit 1""")[0]
-    result = checked(sample_db, text, "someone.new@example.net")
+    result = checked(demo_db, text, "someone.new@example.net")
     audience = result["audience"]
     assert audience["label"] == "mass"
     assert audience["template"]["campaign"] == campaign and audience["template"]["recipients"] == recipients
     assert audience["template"]["similarity"] >= 0.9
     assert f"the same as '{campaign}', sent to {recipients:,} people" in audience["reasons"][0]
     # A new text is close to nothing sent before.
-    fresh = checked(sample_db, DRAFT, "someone.new@example.net")["audience"]
+    fresh = checked(demo_db, DRAFT, "someone.new@example.net")["audience"]
     assert fresh["label"] == "personal" and (fresh["template"] is None or fresh["template"]["similarity"] < 0.7)
 
 
-def test_what_would_change_it_most_is_the_stored_model_s_own_prediction(sample_db):
-    (person,) = one(sample_db, "select recipient from tags where warmth = 'cold' order by recipient limit 1")[0]
-    result = checked(sample_db, ABOUT_US, person)
+def test_what_would_change_it_most_is_the_stored_model_s_own_prediction(demo_db):
+    (person,) = one(demo_db, "select recipient from tags where warmth = 'cold' order by recipient limit 1")[0]
+    result = checked(demo_db, ABOUT_US, person)
     assert result["focus"]["label"] == "self"
     changes = result["prediction"]["what_if"]
     assert changes, result["prediction"]
     assert all(c["to"] > c["from"] for c in changes)
     assert [c["to"] for c in changes] == sorted((c["to"] for c in changes), reverse=True)
-    model = json.loads(one(sample_db, "select model from answer_model")[0][0])["model"]
+    model = json.loads(one(demo_db, "select model from answer_model")[0][0])["model"]
     about_them = [c for c in changes if c["change"] == "about them instead of about us"]
     assert about_them
     row = {"audience": result["audience"]["label"], "focus": "other", "warmth": "cold", "ask_kind": result["ask"]["kind"]}
@@ -133,24 +123,24 @@ def test_what_would_change_it_most_is_the_stored_model_s_own_prediction(sample_d
     assert about_them[0]["to"] == pytest.approx(check.predict(model, row)["p"])
 
 
-def test_the_model_is_kept_and_refit_only_when_its_inputs_change(sample_db):
-    checked(sample_db, DRAFT, "a@example.net")
-    first = one(sample_db, "select fingerprint, fitted_at from answer_model")
-    checked(sample_db, DRAFT, "b@example.net")
-    assert one(sample_db, "select fingerprint, fitted_at from answer_model") == first
-    checked(sample_db, DRAFT, "b@example.net", as_of="2026-11-02")
-    assert one(sample_db, "select fingerprint from answer_model")[0][0] != first[0][0]
-    assert len(one(sample_db, "select * from answer_model")) == 1
+def test_the_model_is_kept_and_refit_only_when_its_inputs_change(demo_db):
+    checked(demo_db, DRAFT, "a@example.net")
+    first = one(demo_db, "select fingerprint, fitted_at from answer_model")
+    checked(demo_db, DRAFT, "b@example.net")
+    assert one(demo_db, "select fingerprint, fitted_at from answer_model") == first
+    checked(demo_db, DRAFT, "b@example.net", as_of="2026-11-02")
+    assert one(demo_db, "select fingerprint from answer_model")[0][0] != first[0][0]
+    assert len(one(demo_db, "select * from answer_model")) == 1
 
 
-def test_the_draft_is_never_stored(sample_db):
-    before = one(sample_db, "select count(*), (select count(*) from tags), (select count(*) from quarantine) from messages")
-    checked(sample_db, DRAFT, "a@example.net")
-    assert one(sample_db, "select count(*), (select count(*) from tags), (select count(*) from quarantine) from messages") == before
-    assert one(sample_db, "select count(*) from messages where message_id = $m", {"m": check.DRAFT_ID})[0][0] == 0
+def test_the_draft_is_never_stored(demo_db):
+    before = one(demo_db, "select count(*), (select count(*) from tags), (select count(*) from quarantine) from messages")
+    checked(demo_db, DRAFT, "a@example.net")
+    assert one(demo_db, "select count(*), (select count(*) from tags), (select count(*) from quarantine) from messages") == before
+    assert one(demo_db, "select count(*) from messages where message_id = $m", {"m": check.DRAFT_ID})[0][0] == 0
 
 
-def test_an_eml_a_text_file_and_standard_input_read_alike(sample_db, tmp_path):
+def test_an_eml_a_text_file_and_standard_input_read_alike(demo_db, tmp_path):
     text = tmp_path / "draft.txt"
     text.write_text(DRAFT)
     eml = tmp_path / "draft.eml"
@@ -160,7 +150,7 @@ def test_an_eml_a_text_file_and_standard_input_read_alike(sample_db, tmp_path):
     for args, given in ((["check", str(text), "--to", "dana@example.net", "--subject", "Reading pilot"], None),
                         (["check", str(eml)], None),
                         (["check", "-", "--to", "dana@example.net", "--subject", "Reading pilot"], DRAFT.encode())):
-        code, out = run([*args, "--json", "--db", str(sample_db), "--as-of", AS_OF], input=given)
+        code, out = run([*args, "--json", "--db", str(demo_db), "--as-of", AS_OF], input=given)
         assert code == 0, out
         results.append(json.loads(out[out.index("{"):]))
     for r in results:
@@ -168,8 +158,8 @@ def test_an_eml_a_text_file_and_standard_input_read_alike(sample_db, tmp_path):
         assert r["sentences"] == results[0]["sentences"]
 
 
-def test_colour_in_a_terminal_none_when_piped_or_no_color(sample_db):
-    args = ["check", "-", "--to", "dana@example.net", "--db", str(sample_db), "--as-of", AS_OF]
+def test_colour_in_a_terminal_none_when_piped_or_no_color(demo_db):
+    args = ["check", "-", "--to", "dana@example.net", "--db", str(demo_db), "--as-of", AS_OF]
     _, coloured = run(args, input=DRAFT.encode(), color=True)
     assert "\x1b[" in coloured and "About them or about us:" in coloured
     _, piped = run(args, input=DRAFT.encode())
@@ -195,8 +185,8 @@ def test_a_small_mailbox_says_too_few_and_shows_no_number(ingested, settings):
     assert "Too few to predict" in text and "95% interval" not in text
 
 
-def test_calibration_on_the_sample_beats_the_base_rate_with_a_sound_slope(sample_db):
-    code, out = run(["check", "--calibration", "--json", "--db", str(sample_db), "--as-of", AS_OF])
+def test_calibration_on_the_sample_beats_the_base_rate_with_a_sound_slope(demo_db):
+    code, out = run(["check", "--calibration", "--json", "--db", str(demo_db), "--as-of", AS_OF])
     assert code == 0, out
     result = json.loads(out[out.index("{"):])
     assert result["train"] >= 100 and result["test"] >= 100
@@ -206,7 +196,7 @@ def test_calibration_on_the_sample_beats_the_base_rate_with_a_sound_slope(sample
     predicted = [r["predicted"] for r in result["table"]]
     assert predicted == sorted(predicted)
     # In words too, with a cut the user names.
-    code, out = run(["check", "--calibration", "--cut", "2026-07-01", "--db", str(sample_db), "--as-of", AS_OF])
+    code, out = run(["check", "--calibration", "--cut", "2026-07-01", "--db", str(demo_db), "--as-of", AS_OF])
     assert code == 0 and "sent before 2026-07-01" in out and "Brier score" in out
 
 
@@ -226,69 +216,69 @@ def test_calibration_of_a_small_mailbox_says_too_few(ingested, settings):
     (["check", "-", "--to", "maya@riverbend-literacy.org"], DRAFT.encode(),
      "every recipient of the draft is on your own team"),
 ])
-def test_bad_input_is_one_sentence(sample_db, args, given, says):
-    code, out = run([*args, "--db", str(sample_db), "--as-of", AS_OF], input=given)
+def test_bad_input_is_one_sentence(demo_db, args, given, says):
+    code, out = run([*args, "--db", str(demo_db), "--as-of", AS_OF], input=given)
     assert code == 2 and says in out and "Traceback" not in out
 
 
 @pytest.mark.parametrize("data", [b"\xff\xfe\x00garbage\x00" * 50, b"", b"Subject: =?utf-8?B?////?=\n\n\x80\x81",
                                   ("<script>alert(1)</script> " * 200).encode()])
-def test_hostile_drafts_never_crash(sample_db, data):
-    code, out = run(["check", "-", "--to", "dana@example.net", "--db", str(sample_db), "--as-of", AS_OF], input=data)
+def test_hostile_drafts_never_crash(demo_db, data):
+    code, out = run(["check", "-", "--to", "dana@example.net", "--db", str(demo_db), "--as-of", AS_OF], input=data)
     assert code in (0, 2) and "Traceback" not in out and "unexpected" not in out
 
 
-def test_an_out_of_office_return_date_still_ahead_is_shown(sample_db):
-    person, said, back = one(sample_db, "select from_addr, sent_at, return_date from mails where automated = 'auto' "
+def test_an_out_of_office_return_date_still_ahead_is_shown(demo_db):
+    person, said, back = one(demo_db, "select from_addr, sent_at, return_date from mails where automated = 'auto' "
                                         "and return_date > cast(sent_at as date) + 2 order by sent_at limit 1")[0]
     during = (said.astimezone(timezone.utc) + timedelta(days=1)).isoformat()
-    result = checked(sample_db, DRAFT, person, as_of=during)
+    result = checked(demo_db, DRAFT, person, as_of=during)
     assert result["recipients"][0]["away_until"] == back.isoformat()
     after = datetime.combine(back + timedelta(days=1), datetime.min.time(), timezone.utc).isoformat()
-    assert checked(sample_db, DRAFT, person, as_of=after)["recipients"][0]["away_until"] is None
+    assert checked(demo_db, DRAFT, person, as_of=after)["recipients"][0]["away_until"] is None
 
 
-def test_a_subject_with_line_breaks_is_one_line(sample_db):
-    result = checked(sample_db, DRAFT, "dana@example.net", extra=["--subject", "Reading\npilot\u2028now\r\nBcc: x@evil.example"])
+def test_a_subject_with_line_breaks_is_one_line(demo_db):
+    result = checked(demo_db, DRAFT, "dana@example.net", extra=["--subject", "Reading\npilot\u2028now\r\nBcc: x@evil.example"])
     assert result["draft"]["subject"] == "Reading pilot now Bcc: x@evil.example"
     assert result["draft"]["recipients"] == ["dana@example.net"]
 
 
-def test_a_greeting_by_the_wrong_name_is_said(sample_db, tmp_path):
-    person, name = one(sample_db, "select from_addr, any_value(from_name) from messages m join tags t on "
+def test_a_greeting_by_the_wrong_name_is_said(demo_db, tmp_path):
+    person, name = one(demo_db, "select from_addr, any_value(from_name) from messages m join tags t on "
                                   "t.recipient = m.from_addr where from_name like '% %' group by 1 order by 1 limit 1")[0]
     first = name.split()[0]
     other = "Quentin" if first != "Quentin" else "Rosalind"
-    wrong = checked(sample_db, DRAFT.replace("Hi Dana,", f"Hi {other},"), person)
+    wrong = checked(demo_db, DRAFT.replace("Hi Dana,", f"Hi {other},"), person)
     assert wrong["warnings"] == [{"kind": "greeting", "greeted": other, "recipient": person, "known_as": name}]
-    assert not checked(sample_db, DRAFT.replace("Hi Dana,", f"Hi {first},"), person)["warnings"]
-    assert not checked(sample_db, DRAFT.replace("Hi Dana,", "Hi all,"), person)["warnings"]
+    assert not checked(demo_db, DRAFT.replace("Hi Dana,", f"Hi {first},"), person)["warnings"]
+    assert not checked(demo_db, DRAFT.replace("Hi Dana,", "Hi all,"), person)["warnings"]
     # The page that names no one says the greeting differs without saying the name.
     page = tmp_path / "check.html"
-    code, out = run(["check", "-", "--to", person, "--db", str(sample_db), "--as-of", AS_OF, "--html", str(page)],
+    code, out = run(["check", "-", "--to", person, "--db", str(demo_db), "--as-of", AS_OF, "--html", str(page)],
                     input=DRAFT.replace("Hi Dana,", f"Hi {other},").encode())
     assert code == 0, out
     text = page.read_text()
     assert f"the greeting says &#39;{other}&#39;" in text and name not in text and "goes by another name" in text
 
 
-def test_a_stored_ask_checked_again_gets_its_stored_labels(sample_db, tmp_path):
+def test_a_stored_ask_checked_again_gets_its_stored_labels(demo_db, tmp_path):
     """The draft is labelled by the tag stage's own functions: a personal ask already sent, checked as a draft at the
     moment it went out, gets the labels, colours and warmth the tag stage gave it."""
-    rows = one(sample_db, """
+    rows = one(demo_db, """
         select t.message_id, t.recipient, t.sent_at, m.raw from tags t join messages m using (message_id)
         where t.ask_kind <> 'none' and t.template_id is null and t.audience = 'personal'
         order by hash(t.message_id) limit 6""")
     assert len(rows) == 6
     for message_id, recipient, sent_at, raw in rows:
-        stored = one(sample_db, "select focus, other_share, ask_kind, ask_size, audience, warmth, open_questions, "
+        stored = one(demo_db, "select focus, other_share, ask_kind, ask_size, audience, warmth, open_questions, "
                                 "opt_out, commitment_stated from tags where message_id = $m and recipient = $r",
                      {"m": message_id, "r": recipient})[0]
-        colours = one(sample_db, "select list(colour order by idx) from tag_sentences where message_id = $m",
+        colours = one(demo_db, "select list(colour order by idx) from tag_sentences where message_id = $m",
                       {"m": message_id})[0][0]
         draft = tmp_path / "sent.eml"
         draft.write_bytes(raw)
-        code, out = run(["check", str(draft), "--to", recipient, "--json", "--db", str(sample_db), "--as-of",
+        code, out = run(["check", str(draft), "--to", recipient, "--json", "--db", str(demo_db), "--as-of",
                          sent_at.astimezone(timezone.utc).isoformat()])
         assert code == 0, out
         result = json.loads(out[out.index("{"):])

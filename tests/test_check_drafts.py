@@ -2,8 +2,6 @@
 chosen and checked against a copy of the sample mailbox's database, and neither the account nor the database
 changed by it; plus the pure parts (which folder, which draft)."""
 import json
-import re
-import shutil
 from email.header import Header
 
 import duckdb
@@ -12,12 +10,15 @@ import pytest
 from auditor.cli import main
 from auditor.drafts import Draft, choose, describe, find_drafts_folder
 from auditor.errors import UsageError
+from auditor.config import load_rules
 from auditor.harvest import Folder
 
 PASSWORD_ENV = "AUDITOR_TEST_IMAP_PASSWORD"
 AS_OF = "2026-11-01"
 FAVOUR = "A small favour for the spring reading pilot"
 CAFE = "Café reading hour at the Elm Street branch"        # sent RFC 2047-encoded: the listing must decode it
+
+DRAFTS_FOLDERS = load_rules()["sources"]["drafts_folders"]
 
 
 def draft(subject_header: str, to: str, date: str, message_id: str, body: str) -> bytes:
@@ -49,29 +50,20 @@ Maya
 """
 
 
-@pytest.fixture
-def sample_db(demo, tmp_path):
-    """A copy of the demo's database: a check may keep its model in it, and the shared one must not change."""
-    out, _ = demo
-    copy = tmp_path / "sample.duckdb"
-    shutil.copy(out / "demo.duckdb", copy)
-    return copy
-
-
 def one(db, sql: str, params=None):
     with duckdb.connect(str(db), read_only=True) as con:
         return con.execute(sql, params).fetchall()
 
 
 @pytest.fixture
-def mailbox(dovecot, imap_user, sample_db, monkeypatch):
+def mailbox(dovecot, imap_user, demo_db, monkeypatch):
     """Two drafts in Drafts to people of the sample mailbox, the older one flagged \\Draft, the newer with no flag
     at all (as some programs save them). Returns (the account's options, the drafts by subject, their UIDs)."""
     user, password = imap_user
     monkeypatch.setenv(PASSWORD_ENV, password)
-    (warm,), = one(sample_db, "select recipient from tags where warmth = 'warm' order by recipient limit 1")
-    (lapsed,), = one(sample_db, "select recipient from tags where warmth = 'lapsed' order by recipient limit 1")
-    (cold,), = one(sample_db, "select recipient from tags where warmth = 'cold' order by recipient limit 1")
+    (warm,), = one(demo_db, "select recipient from tags where warmth = 'warm' order by recipient limit 1")
+    (lapsed,), = one(demo_db, "select recipient from tags where warmth = 'lapsed' order by recipient limit 1")
+    (cold,), = one(demo_db, "select recipient from tags where warmth = 'cold' order by recipient limit 1")
     drafts = {
         FAVOUR: {"to": [warm, cold], "id": "<d1.4471@riverbend-literacy.org>"},
         CAFE: {"to": [lapsed], "id": "<d2.9203@riverbend-literacy.org>"},
@@ -109,9 +101,9 @@ def checked(capsys, db, options, choice) -> dict:
 
 # -- against a real Dovecot ------------------------------------------------------------------------------------
 
-def test_the_listing_shows_every_draft_newest_first_with_its_subject_date_and_recipients(mailbox, sample_db, capsys):
+def test_the_listing_shows_every_draft_newest_first_with_its_subject_date_and_recipients(mailbox, demo_db, capsys):
     options, drafts, _ = mailbox
-    rc, out, err = run(capsys, "check", "--drafts", "--db", str(sample_db), *options)
+    rc, out, err = run(capsys, "check", "--drafts", "--db", str(demo_db), *options)
     assert rc == 0, err
     assert out.splitlines() == [
         f"  1  2026-10-30  {CAFE}  → {drafts[CAFE]['to'][0]}",
@@ -119,31 +111,31 @@ def test_the_listing_shows_every_draft_newest_first_with_its_subject_date_and_re
     ]
 
 
-def test_a_draft_chosen_by_number_or_by_subject_words_is_the_one_checked(mailbox, sample_db, capsys):
+def test_a_draft_chosen_by_number_or_by_subject_words_is_the_one_checked(mailbox, demo_db, capsys):
     options, drafts, _ = mailbox
-    by_number = checked(capsys, sample_db, options, "1")
+    by_number = checked(capsys, demo_db, options, "1")
     assert by_number["draft"]["subject"] == CAFE
     assert sorted(by_number["draft"]["recipients"]) == sorted(drafts[CAFE]["to"])
-    by_words = checked(capsys, sample_db, options, "spring FAVOUR")
+    by_words = checked(capsys, demo_db, options, "spring FAVOUR")
     assert by_words["draft"]["subject"] == FAVOUR
     assert sorted(by_words["draft"]["recipients"]) == sorted(drafts[FAVOUR]["to"])
     assert by_words["sentences"] and by_words["ask"]["kind"] != "none"
 
 
-def test_listing_and_checking_change_no_flag_and_store_no_draft(mailbox, dovecot, imap_user, sample_db, capsys):
+def test_listing_and_checking_change_no_flag_and_store_no_draft(mailbox, dovecot, imap_user, demo_db, capsys):
     options, drafts, uids = mailbox
     user, password = imap_user
     before = drafts_flags(dovecot, user, password)
     assert sorted(before) == sorted(uids) and b"\\Seen" not in before[uids[0]] + before[uids[1]]
     assert b"\\Draft" in before[uids[0]] and b"\\Draft" not in before[uids[1]]
-    messages = one(sample_db, "select count(*) from messages")[0][0]
-    assert run(capsys, "check", "--drafts", "--db", str(sample_db), *options)[0] == 0
-    checked(capsys, sample_db, options, "1")
-    checked(capsys, sample_db, options, "2")
+    messages = one(demo_db, "select count(*) from messages")[0][0]
+    assert run(capsys, "check", "--drafts", "--db", str(demo_db), *options)[0] == 0
+    checked(capsys, demo_db, options, "1")
+    checked(capsys, demo_db, options, "2")
     assert drafts_flags(dovecot, user, password) == before
     ids = [d["id"] for d in drafts.values()]
-    assert one(sample_db, "select count(*) from messages where message_id in (?, ?)", ids)[0][0] == 0
-    assert one(sample_db, "select count(*) from messages")[0][0] == messages
+    assert one(demo_db, "select count(*) from messages where message_id in (?, ?)", ids)[0][0] == 0
+    assert one(demo_db, "select count(*) from messages")[0][0] == messages
 
 
 @pytest.mark.parametrize("choice, said", [
@@ -152,24 +144,24 @@ def test_listing_and_checking_change_no_flag_and_store_no_draft(mailbox, dovecot
                     "then give the number of the one to check."),
     ("7", "there is no draft 7 (the Drafts folder holds 2): run `auditor check --drafts` to list them."),
 ])
-def test_an_ambiguous_or_unknown_choice_is_one_sentence_and_exit_2(mailbox, sample_db, capsys, choice, said):
+def test_an_ambiguous_or_unknown_choice_is_one_sentence_and_exit_2(mailbox, demo_db, capsys, choice, said):
     options, _, _ = mailbox
-    rc, out, err = run(capsys, "check", "--drafts", choice, "--db", str(sample_db), *options)
+    rc, out, err = run(capsys, "check", "--drafts", choice, "--db", str(demo_db), *options)
     assert rc == 2 and out == ""
     assert "Traceback" not in err
     assert [line for line in err.splitlines() if line.startswith("error:")] == [f"error: {said}"]
     assert err.rstrip().endswith(said)
 
 
-def test_a_refused_login_is_harvest_s_sentence_and_exit_3(mailbox, sample_db, capsys, monkeypatch, dovecot, imap_user):
+def test_a_refused_login_is_harvest_s_sentence_and_exit_3(mailbox, demo_db, capsys, monkeypatch, dovecot, imap_user):
     options, _, _ = mailbox
     monkeypatch.setenv(PASSWORD_ENV, "not-the-password")
-    rc, out, err = run(capsys, "check", "--drafts", "--db", str(sample_db), *options)
+    rc, out, err = run(capsys, "check", "--drafts", "--db", str(demo_db), *options)
     assert rc == 3 and out == "" and "Traceback" not in err
     assert f"login as {imap_user[0]} at {dovecot.host}:{dovecot.plain_port} was refused" in err
 
 
-def test_an_account_without_a_drafts_folder_is_told_so_in_one_sentence(mailbox, sample_db, capsys, monkeypatch):
+def test_an_account_without_a_drafts_folder_is_told_so_in_one_sentence(mailbox, demo_db, capsys, monkeypatch):
     """Dovecot always has its \\Drafts folder here, so the server is seen through a listing without it."""
     import auditor.drafts
     from auditor.harvest import Harvester
@@ -180,7 +172,7 @@ def test_an_account_without_a_drafts_folder_is_told_so_in_one_sentence(mailbox, 
 
     monkeypatch.setattr(auditor.drafts, "Harvester", WithoutDrafts)
     options, _, _ = mailbox
-    rc, out, err = run(capsys, "check", "--drafts", "1", "--db", str(sample_db), *options)
+    rc, out, err = run(capsys, "check", "--drafts", "1", "--db", str(demo_db), *options)
     assert rc == 2 and out == "" and "Traceback" not in err
     assert err.splitlines()[-1].endswith("has no Drafts folder (none flagged \\Drafts or named Drafts): check the "
                                          "draft from a file instead (auditor check draft.eml).")
@@ -193,10 +185,10 @@ def folders(*spec):
 
 
 def test_the_drafts_folder_is_the_flagged_one_else_the_usual_name_in_the_account_s_language():
-    assert find_drafts_folder(folders(("INBOX",), ("Entwürfe",), ("Work", "\\drafts"))).name == "Work"
-    assert find_drafts_folder(folders(("INBOX",), ("INBOX.Brouillons",))).name == "INBOX.Brouillons"
-    assert find_drafts_folder(folders(("INBOX",), ("[Gmail]/Entwürfe",))).name == "[Gmail]/Entwürfe"
-    assert find_drafts_folder(folders(("Drafts", "\\noselect"), ("INBOX",), ("Sent", "\\sent"))) is None
+    assert find_drafts_folder(folders(("INBOX",), ("Entwürfe",), ("Work", "\\drafts")), DRAFTS_FOLDERS).name == "Work"
+    assert find_drafts_folder(folders(("INBOX",), ("INBOX.Brouillons",)), DRAFTS_FOLDERS).name == "INBOX.Brouillons"
+    assert find_drafts_folder(folders(("INBOX",), ("[Gmail]/Entwürfe",)), DRAFTS_FOLDERS).name == "[Gmail]/Entwürfe"
+    assert find_drafts_folder(folders(("Drafts", "\\noselect"), ("INBOX",), ("Sent", "\\sent")), DRAFTS_FOLDERS) is None
 
 
 def test_choose_prefers_the_number_then_the_one_subject_holding_every_word():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import shutil
 from datetime import datetime, timedelta, timezone
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -30,15 +29,6 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         rc = main(list(args))
     return rc, out.getvalue(), err.getvalue()
-
-
-@pytest.fixture
-def demo_db(demo, tmp_path):
-    """A private copy of the demo database, so a test may re-tag or re-match it."""
-    out, _ = demo
-    path = tmp_path / "demo.duckdb"
-    shutil.copy(out / "demo.duckdb", path)
-    return path
 
 
 def test_every_ask_has_a_campaign_templates_share_one_and_follow_ups_join_their_first_send(demo_db):
