@@ -107,3 +107,32 @@ def test_any_sub_mailbox_with_any_identity_and_date_audits(pool, tmp_path_factor
     me = rng.choice(senders)
     me = "@" + me.split("@", 1)[1] if whole_domain else me
     assert_audited(*audit(tmp / "mail", [me], as_of.isoformat(), tmp), tmp)
+
+
+def test_real_mail_checked_as_drafts_never_crashes(demo_db):
+    """A third of the real items (business mail, spam, newsletters, cold outreach), each checked as a draft against
+    the sample's history: a result with the report's colours, or one sentence why not; never a crash."""
+    from auditor import check
+    from auditor.config import Identity, load_settings
+    from auditor.errors import UsageError
+    from auditor.store import Store
+
+    require_or_skip((REALMAIL / "items").is_dir(), f"the real mail at {REALMAIL}")
+    items = sorted((REALMAIL / "items").glob("*.eml"))[::3]
+    settings = load_settings(db=str(demo_db), config=None, me=(), as_of="2026-11-01")
+    checked = refused = 0
+    with Store.open(demo_db) as store:
+        identity = Identity.parse(["@riverbend-literacy.org"])
+        for path in items:
+            try:
+                result = check.check_draft(store, settings, identity, path.read_bytes())
+            except UsageError as exc:
+                assert "\n" not in str(exc), path.name
+                refused += 1
+                continue
+            checked += 1
+            assert {s["colour"] for s in result["sentences"]} <= {"self", "other", "neutral"}, path.name
+            assert result["audience"]["label"] in ("mass", "personal") and result["recipients"], path.name
+            assert "\n".join(check.render(result))
+    # Nearly every real message names a recipient; one without is refused in one sentence.
+    assert checked >= len(items) - 3 and checked + refused == len(items)
