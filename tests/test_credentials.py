@@ -169,7 +169,7 @@ def test_no_command_shows_or_stores_a_password_or_token(places):
     for command in commands:
         run(command, "--help", expect=0)
     planned = {"ingest", "tag", "match", "report", "query", "export", "explain", "audit", "demo", "harvest",
-               "folders", "forget"}
+               "folders", "forget", "check"}
     assert set(commands) <= planned, f"commands without a run in this test: {sorted(set(commands) - planned)}"
 
     run("ingest", str(MAILBOX), expect=0)
@@ -184,6 +184,10 @@ def test_no_command_shows_or_stores_a_password_or_token(places):
     run("export", "-o", "exports/asks.csv", "--format", "csv", expect=0)
     run("explain", ASK_ID, expect=0)
     run("explain", "<no-such-ask@example.org>", expect=2)
+    (work / "draft.txt").write_text("Hi Dana,\n\nWould you join our reading night on Friday?\n\nThanks, Sam\n")
+    run("check", "draft.txt", "--to", "dana@example.net", expect=0)
+    run("check", "draft.txt", "--to", "dana@example.net", "--json", "--html", "reports/check.html", expect=0)
+    run("check", "--calibration", expect=0)
     run("audit", "--config", str(no_accounts), str(MAILBOX), expect=0)
     run("demo", "--out-dir", "demo", expect=0)
 
@@ -194,6 +198,9 @@ def test_no_command_shows_or_stores_a_password_or_token(places):
     for account in ("bycommand", "byenv", "bytoken", "bytokenenv"):
         run("harvest", "--account", account, expect=3)
         run("folders", "--account", account, "--traceback", expect=1)
+        run("check", "--drafts", "--account", account, expect=3)
+    run("check", "--drafts", expect=2)                                    # whose Drafts folder: say --account
+    run("check", "--drafts", *spelled, "--password-env", PASSWORD_VAR, expect=3)
     run("harvest", *spelled, "--password-env", PASSWORD_VAR, expect=3)
     run("folders", *spelled, "--oauth2-token-env", TOKEN_VAR, expect=3)
     run("harvest", *spelled, "--password-command", f"printf '%s\\n' {PASSWORD}", expect=3)
