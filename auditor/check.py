@@ -176,7 +176,8 @@ def _utc(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
 
 def recipient_history(store: Store, people: list[str], as_of: datetime, rules: dict) -> list[dict]:
     """Each recipient's warmth from the mailbox at this moment (the tag stage's rule, as of now), their earlier
-    asks and what became of them, and an out-of-office return date still ahead."""
+    asks (how many, how many answered, and the three newest with what became of them), and an out-of-office
+    return date still ahead."""
     events = _utc(store.query("check_contacts", people=people, as_of=as_of), "at")
     pairs = pl.DataFrame({"message_id": DRAFT_ID, "recipient": people}).with_columns(
         sent_at=pl.lit(as_of).cast(pl.Datetime("us", "UTC")))
