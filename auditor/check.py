@@ -39,7 +39,7 @@ from .tag.text import GREETING
 from .tag.warmth import tag_warmth
 
 DRAFT_ID = "<draft@auditor.invalid>"
-HISTORY_VERSION = 1     # bump when what stored_history keeps changes: a kept one of another version is made again
+HISTORY_VERSION = 2     # bump when what stored_history keeps changes: a kept one of another version is made again
 HEADER_NAMES = {"from", "to", "cc", "bcc", "subject", "date", "message-id", "in-reply-to", "references",
                 "mime-version", "content-type", "reply-to"}
 AXES = ("audience", "focus", "warmth")
@@ -48,6 +48,9 @@ LEVEL_WORDS = {
     "focus": {"other": "about them", "self": "about us", "neutral": "about neither side"},
     "warmth": {"warm": "warm", "lapsed": "lapsed", "cold": "cold"},
 }
+# The one change per axis the essays advise, and so the only one "what would change it most" names: lapsed or
+# "about neither side" may score higher in a mailbox, but no one can write a draft into them.
+ADVISED = {"audience": "personal", "focus": "other", "warmth": "warm"}
 FLAG_WORDS = {
     "open_question": ("an open question", "with an open question (how, what, why)"),
     "chunked": ("a smaller first step", "broken into a smaller first step"),
@@ -300,7 +303,7 @@ def stored_history(store: Store, settings: Settings) -> dict:
         return json.loads(kept[0][1])
     asks = store.query("analysis_asks", since=None, until=None, sender=None, campaign=None, as_of=settings.as_of)
     history = {"model": fit_model(asks, settings.rules),
-               "craft": craft_history(asks, store.query("check_measures", as_of=settings.as_of))}
+               "craft": craft_history(store.query("check_craft"), store.query("check_measures"))}
     with store.transaction():
         store.run("DELETE FROM answer_model")
         store.run("INSERT INTO answer_model VALUES ($f, $at, $m)",
@@ -308,25 +311,16 @@ def stored_history(store: Store, settings: Settings) -> dict:
     return history
 
 
-def wilson(k: int, n: int) -> dict:
-    if n == 0:
-        return {"p": None, "low": None, "high": None}
-    p = k / n
-    centre = (p + Z95 ** 2 / (2 * n)) / (1 + Z95 ** 2 / n)
-    half = Z95 * math.sqrt(p * (1 - p) / n + Z95 ** 2 / (4 * n * n)) / (1 + Z95 ** 2 / n)
-    return {"p": p, "low": max(0.0, centre - half), "high": min(1.0, centre + half)}
-
-
 def style_words(audience: str, focus: str, warmth: str) -> str:
     return " · ".join(LEVEL_WORDS[a][v] for a, v in zip(AXES, (audience, focus, warmth)))
 
 
-def prediction(model: dict, row: dict, warmths: list[str], rules: dict) -> dict:
+def prediction(model: dict, base_rate: dict, row: dict, warmths: list[str], rules: dict) -> dict:
     """The chance of an answer for the draft (per warmth among its recipients), the base rate beside it, and the
     changes that would move it most; or, below the data the model needs, the plain reason and no number."""
     cfg = rules["check"]
-    out: dict[str, Any] = {"shown": False, "reason": None, "base_rate": wilson(model["answered"], model["closed"]),
-                           "closed": model["closed"], "by_warmth": [], "what_if": [], "style": []}
+    out: dict[str, Any] = {"shown": False, "reason": None, "base_rate": base_rate, "closed": model["closed"],
+                           "by_warmth": [], "what_if": [], "style": []}
     if model["closed"] < cfg["min_closed_asks"]:
         out["reason"] = (f"Too few to predict: {model['closed']:,} closed ask sequences in this mailbox; a chance "
                          f"worth reading needs about {cfg['min_closed_asks']}.")
@@ -357,9 +351,9 @@ def prediction(model: dict, row: dict, warmths: list[str], rules: dict) -> dict:
     for axis in AXES:
         current = _row_value(base_row, axis)
         for level in model["levels"].get(axis, []):
-            if level != current:
+            if level != current and level == ADVISED[axis]:
                 words = LEVEL_WORDS[axis]
-                hint = " (write with them before you ask)" if axis == "warmth" and level != "cold" else ""
+                hint = " (write with them before you ask)" if axis == "warmth" else ""
                 changes.append((f"{words.get(level, level)} instead of {words.get(current, current)}{hint}",
                                 predict(model, {**base_row, axis: level})["p"]))
     for flag, (_, phrase) in FLAG_WORDS.items():
@@ -377,20 +371,22 @@ def _median(values: pl.Series) -> float | None:
     return float(values.median()) if values.len() else None
 
 
-def craft_history(asks: pl.DataFrame, past: pl.DataFrame) -> dict:
-    """What the user's own asks say about each craft check: answer rates of closed asks with and without it
-    (rows of analysis_asks), and the medians of each measure among answered and unanswered asks (check_measures)."""
-    closed = asks.filter(~pl.col("pending"))
-    rates = {}
-    for flag in FLAG_WORDS:
-        column = closed[flag].fill_null(False)
-        with_it, without = closed.filter(column), closed.filter(~column)
-        rates[flag] = {"with": wilson(int(with_it["answered"].sum() or 0), with_it.height) | {"n": with_it.height},
-                       "without": wilson(int(without["answered"].sum() or 0), without.height) | {"n": without.height}}
+def _rate(row: dict | None) -> dict:
+    keys = ("p", "low", "high", "n", "answered")
+    return {k: (row or {}).get(k, 0 if k in ("n", "answered") else None) for k in keys}
+
+
+def craft_history(rates: pl.DataFrame, past: pl.DataFrame) -> dict:
+    """What the user's own asks say about each craft check: answer rates of closed asks with and without it and
+    overall (rows of check_craft, intervals by the database's Wilson macros, as the report's), and the medians of
+    each measure among answered and unanswered asks (rows of check_measures)."""
+    by = {(r["flag"], r["has"]): r for r in rates.to_dicts()}
     medians = {m: {"answered_median": _median(past.filter(pl.col("answered"))[m]) if past.height else None,
                    "unanswered_median": _median(past.filter(~pl.col("answered"))[m]) if past.height else None}
                for m in PRIOR_MEASURES}
-    return {"flags": rates, "measures": medians}
+    return {"flags": {flag: {"with": _rate(by.get((flag, True))), "without": _rate(by.get((flag, False)))}
+                      for flag in FLAG_WORDS},
+            "measures": medians, "base_rate": _rate(by.get(("all", True)))}
 
 
 def craft_checks(history: dict, tag: dict) -> dict:
@@ -443,10 +439,10 @@ def check_draft(store: Store, settings: Settings, identity: Identity, data: byte
     kept = stored_history(store, settings)
     model = kept["model"]
     is_request = tag["ask_kind"] != "none"
-    predicted = prediction(model, row, [h["warmth"] for h in history], rules) if is_request else {
+    base_rate = kept["craft"]["base_rate"]
+    predicted = prediction(model, base_rate, row, [h["warmth"] for h in history], rules) if is_request else {
         "shown": False, "reason": "No prediction: no request found in the draft (the model scores asks).",
-        "base_rate": wilson(model["answered"], model["closed"]), "closed": model["closed"], "by_warmth": [],
-        "what_if": [], "style": []}
+        "base_rate": base_rate, "closed": model["closed"], "by_warmth": [], "what_if": [], "style": []}
     return {
         "draft": {"subject": tag["subject"] or "", "from": tag["sender"], "as_of": as_of.isoformat(),
                   "recipients": people},
