@@ -27,6 +27,7 @@ import polars as pl
 from .config import Identity, Settings, digest
 from .errors import UsageError
 from .ingest import Parser, ingest_messages
+from .report import label_name, style_name
 from .report.analysis import PRIOR_MEASURES, _priors
 from .report.stats import FACTORS, FLAGS, Z95, _levels, fit_answers
 from .sources import RawMessage
@@ -43,11 +44,6 @@ HISTORY_VERSION = 2     # bump when what stored_history keeps changes: a kept on
 HEADER_NAMES = {"from", "to", "cc", "bcc", "subject", "date", "message-id", "in-reply-to", "references",
                 "mime-version", "content-type", "reply-to"}
 AXES = ("audience", "focus", "warmth")
-LEVEL_WORDS = {
-    "audience": {"personal": "personal", "mass": "mass"},
-    "focus": {"other": "about them", "self": "about us", "neutral": "about neither side"},
-    "warmth": {"warm": "warm", "lapsed": "lapsed", "cold": "cold"},
-}
 # The one change per axis the essays advise, and so the only one "what would change it most" names: lapsed or
 # "about neither side" may score higher in a mailbox, but no one can write a draft into them.
 ADVISED = {"audience": "personal", "focus": "other", "warmth": "warm"}
@@ -311,10 +307,6 @@ def stored_history(store: Store, settings: Settings) -> dict:
     return history
 
 
-def style_words(audience: str, focus: str, warmth: str) -> str:
-    return " · ".join(LEVEL_WORDS[a][v] for a, v in zip(AXES, (audience, focus, warmth)))
-
-
 def prediction(model: dict, base_rate: dict, row: dict, warmths: list[str], rules: dict) -> dict:
     """The chance of an answer for the draft (per warmth among its recipients), the base rate beside it, and the
     changes that would move it most; or, below the data the model needs, the plain reason and no number."""
@@ -332,10 +324,10 @@ def prediction(model: dict, base_rate: dict, row: dict, warmths: list[str], rule
     thin = []
     for warmth in sorted(set(warmths), key=warmths.index):
         n, k = styles.get((row["audience"], row["focus"], warmth), (0, 0))
-        out["style"].append({"style": style_words(row["audience"], row["focus"], warmth), "n": n, "answered": k})
+        out["style"].append({"style": style_name({**row, "warmth": warmth}), "n": n, "answered": k})
         known = all(_row_value({**row, "warmth": warmth}, axis) in model["levels"].get(axis, []) for axis in AXES)
         if n < cfg["min_style_asks"] or not known:
-            thin.append(f"{style_words(row['audience'], row['focus'], warmth)}: {n}")
+            thin.append(f"{style_name({**row, 'warmth': warmth})}: {n}")
     if thin:
         out["reason"] = (f"Too few past asks like this one to predict its chance ({'; '.join(thin)} closed; "
                          f"{cfg['min_style_asks']} needed).")
@@ -352,9 +344,8 @@ def prediction(model: dict, base_rate: dict, row: dict, warmths: list[str], rule
         current = _row_value(base_row, axis)
         for level in model["levels"].get(axis, []):
             if level != current and level == ADVISED[axis]:
-                words = LEVEL_WORDS[axis]
                 hint = " (write with them before you ask)" if axis == "warmth" else ""
-                changes.append((f"{words.get(level, level)} instead of {words.get(current, current)}{hint}",
+                changes.append((f"{label_name(axis, level)} instead of {label_name(axis, current)}{hint}",
                                 predict(model, {**base_row, axis: level})["p"]))
     for flag, (_, phrase) in FLAG_WORDS.items():
         if not _row_value(base_row, flag) and any(factor == flag for factor, _ in model["terms"]):
@@ -535,7 +526,7 @@ def render(result: dict, style: Callable[..., str] = lambda text, **_: text) -> 
         out.append(style(f"Check: {warning_text(warning)}.", bold=True, fg="red"))
     share = focus["other_share"]
     verdict = ("on target" if share is not None and share >= focus["target"] else "below the essays' goal")
-    out.append(style("About them or about us: ", bold=True) + LEVEL_WORDS["focus"].get(focus["label"], focus["label"])
+    out.append(style("About them or about us: ", bold=True) + label_name("focus", focus["label"])
                + (f", {_pct(share)} about them of the sentences about either side, against the essays' {_pct(focus['target'])} "
                   f"({verdict})" if share is not None else ""))
     for i, text in enumerate(focus["rewrite_first"], 1):

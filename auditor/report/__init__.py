@@ -159,7 +159,7 @@ def reusable_report(path: Path, inputs: str) -> ReportResult | None:
     return ReportResult(page, summary, reused=True)
 
 
-def _style(row: dict) -> str:
+def style_name(row: dict) -> str:
     return " · ".join([row["audience"], label_name("focus", row["focus"]), row["warmth"]])
 
 
@@ -250,7 +250,7 @@ def _examples(store: Store, candidates: pl.DataFrame, n: int, name) -> list[dict
     for title, row in chosen:
         advice = [ADVICE[v] for v in (row["audience"], row["focus"], row["warmth"]) if v in ADVICE]
         if title == "What got answers":
-            advice_text = "Do more of this: " + _style(row) + "."
+            advice_text = "Do more of this: " + style_name(row) + "."
         else:
             advice_text = ("Next time, " + "; ".join(advice) + ".") if advice else "A well-made ask that went unanswered: follow up once."
         rows = by_message.get(row["message_id"])
@@ -258,7 +258,7 @@ def _examples(store: Store, candidates: pl.DataFrame, n: int, name) -> list[dict
             "title": title, "subject": row["subject"] or "(no subject)", "sender": row["sender"] or "",
             "recipient": name(row["first_recipient"]) + (f" and {row['recipients'] - 1} more" if row["recipients"] > 1 else ""),
             "sent": row["sent_at"].strftime("%Y-%m-%d") if row["sent_at"] else "",
-            "labels": f"{_style(row)} · {row['ask_kind']}",
+            "labels": f"{style_name(row)} · {row['ask_kind']}",
             "outcome": f"{row['answered']} of {row['delivered']} answered",
             "advice": advice_text,
             "sentences": [] if rows is None else [
@@ -364,8 +364,8 @@ def build_report(store: Store, settings: Settings, *, show_recipients: bool = Fa
         "pending": headline["pending"], "bounced": headline["bounced"], "positive": headline["positive"],
         "change": change,
         "median_hours_to_answer": headline["median_hours_to_answer"],
-        "best": f"{_style(best)} ({_pct(best['rate']):.0f}% of {best['delivered']})" if best else None,
-        "worst": f"{_style(worst)} ({_pct(worst['rate']):.0f}% of {worst['delivered']})" if worst else None,
+        "best": f"{style_name(best)} ({_pct(best['rate']):.0f}% of {best['delivered']})" if best else None,
+        "worst": f"{style_name(worst)} ({_pct(worst['rate']):.0f}% of {worst['delivered']})" if worst else None,
     }
     context = {
         "title": "Outreach audit",

@@ -19,8 +19,8 @@ from typing import Any, Callable
 
 from markupsafe import Markup
 
-from ..check import LEVEL_WORDS, warning_text
-from . import pseudonym
+from ..check import warning_text
+from . import LABEL_NAMES, pseudonym
 from .page import HIGHLIGHTS, _check_fraction, _environment, _self_check, content_security_policy, csp_hash
 
 TEMPLATE = "check.html.j2"
@@ -91,7 +91,7 @@ def _context(result: dict, show_recipients: bool) -> dict:
     return {
         **result,
         "title": "Draft check",
-        "focus_words": LEVEL_WORDS["focus"],
+        "focus_words": LABEL_NAMES["focus"],
         # A recipient's name is as telling as their address: a page that names no one says only that it differs.
         "warning_lines": [warning_text(w, with_name=show_recipients) for w in result.get("warnings", [])],
         "to_first": result["draft"]["recipients"][:SHOWN_IN_TITLE],
